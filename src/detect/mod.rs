@@ -1,0 +1,289 @@
+//! Detectors: pure functions from a report's sockets to findings. They never touch the live
+//! table or call hooks, so they are unit-tested on hand-made sockets.
+//!
+//! - `peer_closed`: the peer's side is finished (CLOSE_WAIT, LAST_ACK, CLOSING, TIME_WAIT, or
+//!   CLOSE after a connection) and the app kept the fd longer than the grace period.
+//! - `shutdown_not_closed`: shutdown() called, close() not, longer than the grace period.
+//! - `since_checkpoint`: created after a checkpoint and still open.
+//! - `duplicate_backend`: at least `dup_min` simultaneous stream client connections to one
+//!   backend (sockets, not fds: dup'ed fds count once).
+//! - `open_at_exit`: sockets this process created and still holds at exit, dangerous first,
+//!   listeners last.
+
+pub mod suppress;
+
+use fdguard_report::{Finding, FindingKind, Origin, Report, Role, Socket};
+use std::collections::BTreeMap;
+
+/// What the detectors need besides the sockets.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub grace_s: f64,
+    pub dup_min: usize,
+    pub at_exit: bool,
+    /// (checkpoint id, first socket_id created after it).
+    pub checkpoints: Vec<(u64, u64)>,
+}
+
+/// True when a socket in `tcp_state` has lost its peer: the peer finished its side
+/// (CLOSE_WAIT, LAST_ACK, CLOSING, TIME_WAIT), or the connection is CLOSE while the fd is still
+/// open (reset by the peer, or a refused non-blocking connect that was never cleaned up).
+pub fn peer_gone_state(tcp_state: Option<&str>, role: Role, has_peer: bool) -> bool {
+    match tcp_state {
+        Some("CLOSE_WAIT" | "LAST_ACK" | "CLOSING" | "TIME_WAIT") => true,
+        Some("CLOSE") => {
+            matches!(role, Role::Client | Role::Accepted | Role::Connected) && has_peer
+        }
+        _ => false,
+    }
+}
+
+/// [`peer_gone_state`] for a report socket.
+pub fn peer_gone(socket: &Socket) -> bool {
+    peer_gone_state(
+        socket.tcp_state.as_deref(),
+        socket.role,
+        socket.peer.is_some(),
+    )
+}
+
+/// Sockets keyed by socket_id (dup'ed fds belong to one socket), in fd order.
+fn by_socket(sockets: &[Socket]) -> BTreeMap<u64, Vec<&Socket>> {
+    let mut map: BTreeMap<u64, Vec<&Socket>> = BTreeMap::new();
+    for s in sockets {
+        map.entry(s.socket_id).or_default().push(s);
+    }
+    map
+}
+
+fn fds(members: &[&Socket]) -> Vec<i32> {
+    let mut v: Vec<i32> = members.iter().map(|s| s.fd).collect();
+    v.sort_unstable();
+    v
+}
+
+fn describe(s: &Socket) -> String {
+    match (&s.peer, &s.tcp_state) {
+        (Some(peer), Some(state)) => format!("to {peer} ({state})"),
+        (Some(peer), None) => format!("to {peer}"),
+        (None, _) => format!("{} {}", s.family, s.sock_type),
+    }
+}
+
+fn list(fds: &[i32]) -> String {
+    fds.iter()
+        .map(|fd| fd.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs every detector.
+pub fn run(sockets: &[Socket], settings: &Settings) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let sockets_by_id = by_socket(sockets);
+
+    for members in sockets_by_id.values() {
+        let s = members[0];
+        if s.role == Role::Listener {
+            continue;
+        }
+        if peer_gone(s) {
+            if let Some(since) = s.peer_closed_s.filter(|&t| t >= settings.grace_s) {
+                let fds = fds(members);
+                findings.push(Finding {
+                    kind: FindingKind::PeerClosed,
+                    message: format!(
+                        "fd {} {}: the peer hung up {since:.1}s ago and the socket is still open",
+                        list(&fds),
+                        describe(s)
+                    ),
+                    fds,
+                    backend: s.peer.clone(),
+                    suspect_fds: Vec::new(),
+                    checkpoint: None,
+                    suppressed_by: None,
+                });
+            }
+        }
+        if let Some(shutdown) = members.iter().filter_map(|m| m.shutdown.as_ref()).next() {
+            if shutdown.ago_s >= settings.grace_s {
+                let fds = fds(members);
+                findings.push(Finding {
+                    kind: FindingKind::ShutdownNotClosed,
+                    message: format!(
+                        "fd {} {}: shutdown({}) was called {:.1}s ago but the fd was never closed",
+                        list(&fds),
+                        describe(s),
+                        shutdown.how,
+                        shutdown.ago_s
+                    ),
+                    fds,
+                    backend: s.peer.clone(),
+                    suspect_fds: Vec::new(),
+                    checkpoint: None,
+                    suppressed_by: None,
+                });
+            }
+        }
+    }
+
+    for &(id, first_socket_id) in &settings.checkpoints {
+        let mut open: Vec<i32> = Vec::new();
+        for (&socket_id, members) in &sockets_by_id {
+            if socket_id >= first_socket_id && members[0].origin == Origin::Created {
+                open.extend(fds(members));
+            }
+        }
+        if !open.is_empty() {
+            open.sort_unstable();
+            findings.push(Finding {
+                kind: FindingKind::SinceCheckpoint,
+                message: format!(
+                    "{} fd(s) opened since checkpoint {id} are still open: {}",
+                    open.len(),
+                    list(&open)
+                ),
+                fds: open,
+                backend: None,
+                suspect_fds: Vec::new(),
+                checkpoint: Some(id),
+                suppressed_by: None,
+            });
+        }
+    }
+
+    findings.extend(duplicates(&sockets_by_id, settings.dup_min));
+
+    if settings.at_exit {
+        let mut at_exit: Vec<(u8, &Vec<&Socket>)> = sockets_by_id
+            .values()
+            .filter(|m| m[0].origin == Origin::Created)
+            .map(|m| {
+                let s = m[0];
+                let rank = if peer_gone(s) || s.shutdown.is_some() {
+                    0
+                } else if s.role == Role::Listener {
+                    2
+                } else {
+                    1
+                };
+                (rank, m)
+            })
+            .collect();
+        at_exit.sort_by_key(|(rank, m)| (*rank, m[0].fd));
+        for (rank, members) in at_exit {
+            let s = members[0];
+            let fds = fds(members);
+            let why = match rank {
+                0 => " — its peer is gone or it was shut down, so this is a leak",
+                2 => " (listening socket)",
+                _ => "",
+            };
+            findings.push(Finding {
+                kind: FindingKind::OpenAtExit,
+                message: format!(
+                    "fd {} {} was still open at exit{why}",
+                    list(&fds),
+                    describe(s)
+                ),
+                fds,
+                backend: s.peer.clone(),
+                suspect_fds: Vec::new(),
+                checkpoint: None,
+                suppressed_by: None,
+            });
+        }
+    }
+    findings.sort_by_key(|f| f.kind);
+    findings
+}
+
+fn duplicates(sockets_by_id: &BTreeMap<u64, Vec<&Socket>>, dup_min: usize) -> Vec<Finding> {
+    let mut groups: BTreeMap<&str, Vec<&Vec<&Socket>>> = BTreeMap::new();
+    for members in sockets_by_id.values() {
+        let s = members[0];
+        let connected = s
+            .connect
+            .as_ref()
+            .is_none_or(|c| c.result == "ok" || c.result == "EINPROGRESS");
+        if s.role == Role::Client && s.sock_type == "stream" && connected {
+            if let Some(peer) = s.peer.as_deref() {
+                groups.entry(peer).or_default().push(members);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (backend, members) in groups {
+        if members.len() < dup_min {
+            continue;
+        }
+        let all: Vec<i32> = {
+            let mut v: Vec<i32> = members
+                .iter()
+                .flat_map(|m| m.iter().map(|s| s.fd))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        // The likely leak: members whose peer is gone; otherwise every member but the oldest.
+        let mut suspects: Vec<i32> = members
+            .iter()
+            .filter(|m| peer_gone(m[0]))
+            .flat_map(|m| fds(m))
+            .collect();
+        if suspects.is_empty() || suspects.len() == all.len() {
+            let oldest = members
+                .iter()
+                .max_by(|a, b| a[0].age_s.total_cmp(&b[0].age_s))
+                .map(|m| m[0].socket_id);
+            suspects = members
+                .iter()
+                .filter(|m| Some(m[0].socket_id) != oldest)
+                .flat_map(|m| fds(m))
+                .collect();
+        }
+        suspects.sort_unstable();
+        out.push(Finding {
+            kind: FindingKind::DuplicateBackend,
+            message: format!(
+                "{} simultaneous connections to {backend} (fds {}); likely leak: fd {}",
+                members.len(),
+                list(&all),
+                list(&suspects)
+            ),
+            fds: all,
+            backend: Some(backend.to_string()),
+            suspect_fds: suspects,
+            checkpoint: None,
+            suppressed_by: None,
+        });
+    }
+    out
+}
+
+/// Counts unsuppressed findings per kind into `report.summary` and returns how many of them
+/// gate the exit code (peer_closed, shutdown_not_closed, since_checkpoint).
+pub fn summarize(report: &mut Report) -> usize {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut suppressed = 0;
+    let mut gating = 0;
+    for f in &report.findings {
+        if f.suppressed_by.is_some() {
+            suppressed += 1;
+            continue;
+        }
+        *counts.entry(f.kind.as_str().to_string()).or_default() += 1;
+        if matches!(
+            f.kind,
+            FindingKind::PeerClosed | FindingKind::ShutdownNotClosed | FindingKind::SinceCheckpoint
+        ) {
+            gating += 1;
+        }
+    }
+    report.summary.findings = counts;
+    report.summary.suppressed = suppressed;
+    gating
+}
+
+#[cfg(test)]
+mod tests;

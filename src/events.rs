@@ -1,0 +1,291 @@
+//! What each interposed call means for the fd table. The hooks in `interpose/` call these after
+//! (creation) or before (close) the real function; this is where the policy lives, so the hooks
+//! stay five lines each.
+//!
+//! Creation-side events run inside [`guard::bookkeeping`] (reentrancy guard + panic boundary).
+//! Close-side events ([`before_close`], [`before_close_range`]) must stay async-signal-safe: they
+//! only touch the table's atomics.
+#![allow(unsafe_code)]
+
+use crate::guard::{self, Guard};
+use crate::record::{NO_STACK, Origin, PeerAddr, Role, SocketRecord};
+use crate::{capture, clock, table, trigger};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// Our pid, refreshed in the fork child (a vfork child never records anything).
+static PID: AtomicI32 = AtomicI32::new(0);
+
+thread_local! {
+    /// This thread's tid (0 = not read yet). Reset in the fork child.
+    static TID: Cell<i32> = const { Cell::new(0) };
+}
+
+/// Caches the pid (constructor and fork child).
+pub fn refresh_pid() {
+    PID.store(crate::real::getpid_raw(), Ordering::Relaxed);
+    TID.with(|t| t.set(0));
+}
+
+/// Our pid as last cached.
+pub fn pid() -> i32 {
+    PID.load(Ordering::Relaxed)
+}
+
+fn tid() -> i32 {
+    TID.with(|t| {
+        if t.get() == 0 {
+            t.set(crate::real::gettid());
+        }
+        t.get()
+    })
+}
+
+fn thread_name() -> [u8; 16] {
+    let mut name = [0u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes into the buffer we pass.
+    unsafe {
+        libc::prctl(
+            libc::PR_GET_NAME,
+            name.as_mut_ptr() as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    name
+}
+
+fn new_record(_guard: &Guard, fd: i32, family: i32, sock_type: i32, role: Role) -> SocketRecord {
+    SocketRecord {
+        fd,
+        socket_id: table::next_socket_id(),
+        created_ns: clock::now_ns(),
+        stack_id: capture::capture_stack(),
+        tid: tid(),
+        family,
+        sock_type,
+        role,
+        origin: Origin::Created,
+        creator_pid: pid(),
+        dup_of: -1,
+        thread_name: thread_name(),
+        ..SocketRecord::default()
+    }
+}
+
+fn publish_created(guard: &Guard, record: &SocketRecord) {
+    table::publish(guard, record);
+    trigger::socket_appeared(guard);
+}
+
+/// socket() returned `fd`.
+pub fn socket_created(fd: i32, family: i32, sock_type: i32) {
+    guard::bookkeeping(|g| {
+        let record = new_record(g, fd, family, sock_type, Role::Unconnected);
+        publish_created(g, &record);
+    });
+}
+
+/// socketpair() returned `fds`.
+pub fn pair_created(fds: [i32; 2], family: i32, sock_type: i32) {
+    guard::bookkeeping(|g| {
+        let first = new_record(g, fds[0], family, sock_type, Role::Pair);
+        let second = SocketRecord {
+            fd: fds[1],
+            socket_id: table::next_socket_id(),
+            ..first.clone()
+        };
+        publish_created(g, &first);
+        publish_created(g, &second);
+    });
+}
+
+/// accept()/accept4() on `listener` returned `fd`; `peer` is what the kernel wrote into the
+/// caller's buffer (empty when the caller passed none: the report asks the kernel later).
+pub fn accepted(listener: i32, fd: i32, peer: PeerAddr) {
+    guard::bookkeeping(|g| {
+        let (family, sock_type) = match table::get(listener) {
+            Some(l) => (l.family, l.sock_type),
+            None => (
+                socket_option(fd, libc::SO_DOMAIN),
+                socket_option(fd, libc::SO_TYPE),
+            ),
+        };
+        let mut record = new_record(g, fd, family, sock_type, Role::Accepted);
+        record.peer = peer;
+        publish_created(g, &record);
+    });
+}
+
+fn socket_option(fd: i32, option: i32) -> i32 {
+    let mut value: libc::c_int = -1;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value`/`len` are valid out-pointers for an int option.
+    unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    value
+}
+
+/// connect() on `fd` to `peer` finished with `errno_value` (0 on success; EINPROGRESS for a
+/// non-blocking connect still records the intended peer).
+pub fn connected(fd: i32, peer: PeerAddr, errno_value: i32) {
+    guard::bookkeeping(|g| {
+        let now = clock::now_ns();
+        table::update(g, fd, |r| {
+            // A second connect() on a non-blocking socket (EALREADY/EISCONN) keeps the first.
+            if r.connect_ns == 0
+                || r.connect_errno == libc::EINPROGRESS
+                || r.connect_errno == libc::EALREADY
+            {
+                if r.connect_ns == 0 {
+                    r.connect_ns = now;
+                    r.connect_errno = errno_value;
+                } else if errno_value == libc::EISCONN {
+                    r.connect_errno = 0;
+                } else if errno_value != libc::EALREADY && errno_value != libc::EINPROGRESS {
+                    r.connect_errno = errno_value;
+                }
+                if peer.len > 0 {
+                    r.peer = peer;
+                }
+            }
+            if matches!(r.role, Role::Unconnected | Role::Connected) {
+                r.role = Role::Client;
+            }
+        });
+    });
+}
+
+/// listen() succeeded on `fd`.
+pub fn listening(fd: i32) {
+    guard::bookkeeping(|g| {
+        table::update(g, fd, |r| r.role = Role::Listener);
+    });
+}
+
+/// shutdown(`how`) succeeded on `fd`.
+pub fn shut_down(fd: i32, how: i32) {
+    guard::bookkeeping(|g| {
+        let now = clock::now_ns();
+        table::update(g, fd, |r| {
+            let bits = |h: u32| match h {
+                1 => 1u32, // SHUT_RD + 1
+                2 => 2,    // SHUT_WR + 1
+                3 => 3,    // SHUT_RDWR + 1
+                _ => 0,
+            };
+            let merged = bits(r.shutdown_how) | bits((how + 1).clamp(0, 3) as u32);
+            if r.shutdown_ns == 0 {
+                r.shutdown_ns = now;
+            }
+            r.shutdown_how = merged;
+        });
+    });
+}
+
+/// `new` now refers to the same open socket as `old` (dup, dup2, dup3, F_DUPFD*). Runs after
+/// the real call: the number `new` stays occupied throughout, so no other socket can be
+/// given it in between.
+pub fn duplicated(old: i32, new: i32) {
+    if old == new {
+        return;
+    }
+    guard::bookkeeping(|g| {
+        table::retire(new);
+        if let Some(source) = table::get(old) {
+            let copy = SocketRecord {
+                fd: new,
+                dup_of: old,
+                origin: source.origin,
+                ..source
+            };
+            table::publish(g, &copy);
+            trigger::socket_appeared(g);
+        }
+    });
+}
+
+/// True when the close path may touch the table: fdguard active and not a vfork child. Unlike
+/// the creation path this does not need the reentrancy guard: retiring is a few atomic stores,
+/// correct whoever closes the number (our own internal closes included).
+#[inline]
+fn close_path_enabled() -> bool {
+    guard::is_active() && !guard::in_vfork_child()
+}
+
+/// `fd` is about to be closed. Async-signal-safe.
+#[inline]
+pub fn before_close(fd: i32) {
+    if close_path_enabled() {
+        let _ = guard::catch_quietly(|| table::retire(fd));
+    }
+}
+
+/// close_range(first, last, flags) is about to run. Async-signal-safe.
+pub fn before_close_range(first: u32, last: u32, flags: i32) {
+    let known = libc::CLOSE_RANGE_CLOEXEC as i32 | libc::CLOSE_RANGE_UNSHARE as i32;
+    let closes =
+        flags & !known == 0 && flags & libc::CLOSE_RANGE_CLOEXEC as i32 == 0 && first <= last;
+    if closes && close_path_enabled() {
+        let _ = guard::catch_quietly(|| table::retire_range(first, last));
+    }
+}
+
+/// closefrom(lowfd) is about to run. Async-signal-safe.
+pub fn before_closefrom(lowfd: i32) {
+    if close_path_enabled() {
+        let _ = guard::catch_quietly(|| table::retire_range(lowfd.max(0) as u32, u32::MAX));
+    }
+}
+
+/// Records the sockets that were open before fdguard loaded (constructor): peer and state but
+/// no stack. Reads /proc/self/fd with std (our hooks pass through: we hold the guard).
+pub fn scan_preexisting(guard: &Guard) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let now = clock::now_ns();
+    let mut fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    fds.sort_unstable();
+    for fd in fds {
+        let Ok(link) = std::fs::read_link(format!("/proc/self/fd/{fd}")) else {
+            continue;
+        };
+        if !link.to_string_lossy().starts_with("socket:") {
+            continue;
+        }
+        let peer = crate::sockaddr::query(fd, true);
+        let role = if socket_option(fd, libc::SO_ACCEPTCONN) == 1 {
+            Role::Listener
+        } else if peer.is_some() {
+            Role::Connected
+        } else {
+            Role::Unconnected
+        };
+        let record = SocketRecord {
+            fd,
+            socket_id: table::next_socket_id(),
+            created_ns: now,
+            stack_id: NO_STACK,
+            family: socket_option(fd, libc::SO_DOMAIN),
+            sock_type: socket_option(fd, libc::SO_TYPE),
+            role,
+            origin: Origin::Preexisting,
+            creator_pid: pid(),
+            dup_of: -1,
+            peer: peer.unwrap_or_default(),
+            ..SocketRecord::default()
+        };
+        table::publish(guard, &record);
+    }
+}

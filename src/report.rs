@@ -1,0 +1,483 @@
+//! Building and writing a report: snapshot the table, reconcile it with the kernel, ask the
+//! kernel for TCP states and addresses, symbolise the stacks, run the detectors, render, write.
+//!
+//! Runs on the `fdguard` thread (signal), the exiting thread (exit) or the caller's thread
+//! (C API), always inside the guard, one report at a time. Never on a hot path.
+#![allow(unsafe_code)]
+
+use crate::config::{self, Format, Sink};
+use crate::detect;
+use crate::record::{NO_STACK, Origin as RecordOrigin, SocketRecord};
+use crate::symbolize::Symbolizer;
+use crate::{clock, events, history, sockaddr, table};
+use fdguard_report::{
+    Checkpoint, ClosedSocket, ConnectInfo, FdBudget, Origin, Report, SCHEMA_VERSION, ShutdownInfo,
+    Socket, Summary, ThreadInfo, Trigger,
+};
+use once_cell::sync::Lazy;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+/// One report at a time. A try-lock with a bounded wait: never hang the host.
+static BUSY: AtomicBool = AtomicBool::new(false);
+
+/// Checkpoints: (id, first socket_id after it, monotonic ns).
+static CHECKPOINTS: Lazy<Mutex<Vec<(u64, u64, u64)>>> = Lazy::new(|| Mutex::new(Vec::new()));
+static LABELS: Lazy<dashmap::DashMap<u64, String>> = Lazy::new(dashmap::DashMap::new);
+
+struct Busy;
+
+impl Busy {
+    fn acquire() -> Busy {
+        for _ in 0..5000 {
+            if BUSY
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Busy;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // Five seconds: something is stuck. Write anyway rather than hang the host.
+        Busy
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        BUSY.store(false, Ordering::Release);
+    }
+}
+
+/// Fork child: a report in progress in the parent cannot finish here.
+pub fn after_fork_in_child() {
+    if BUSY.swap(false, Ordering::AcqRel) {
+        crate::symbolize::disable_dwarf();
+    }
+}
+
+/// Sets a checkpoint; returns its id.
+pub fn checkpoint() -> u64 {
+    let mut list = CHECKPOINTS.lock().unwrap_or_else(|e| e.into_inner());
+    let id = list.len() as u64 + 1;
+    list.push((id, table::peek_next_socket_id(), clock::now_ns()));
+    id
+}
+
+/// The first socket id after checkpoint `id`, if it exists.
+pub fn checkpoint_threshold(id: u64) -> Option<u64> {
+    let list = CHECKPOINTS.lock().unwrap_or_else(|e| e.into_inner());
+    list.iter().find(|c| c.0 == id).map(|c| c.1)
+}
+
+/// Attaches (or with `None` removes) a label on the socket currently at `fd`.
+pub fn set_label(fd: i32, label: Option<String>) -> bool {
+    let Some(record) = table::get(fd) else {
+        return false;
+    };
+    match label {
+        Some(l) => {
+            LABELS.insert(record.socket_id, l);
+        }
+        None => {
+            LABELS.remove(&record.socket_id);
+        }
+    }
+    true
+}
+
+fn tcp_state_name(state: u8) -> &'static str {
+    match state {
+        1 => "ESTABLISHED",
+        2 => "SYN_SENT",
+        3 => "SYN_RECV",
+        4 => "FIN_WAIT1",
+        5 => "FIN_WAIT2",
+        6 => "TIME_WAIT",
+        7 => "CLOSE",
+        8 => "CLOSE_WAIT",
+        9 => "LAST_ACK",
+        10 => "LISTEN",
+        11 => "CLOSING",
+        _ => "UNKNOWN",
+    }
+}
+
+/// The kernel's TCP state of `fd` (TCP_INFO), or None when it is not a TCP socket.
+pub fn tcp_state(record: &SocketRecord) -> Option<&'static str> {
+    let is_inet = record.family == libc::AF_INET || record.family == libc::AF_INET6;
+    if !is_inet || record.sock_type & 0xf != libc::SOCK_STREAM {
+        return None;
+    }
+    // SAFETY: zeroed tcp_info is a valid out-buffer.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: valid out-pointers for TCP_INFO.
+    let rc = unsafe {
+        libc::getsockopt(
+            record.fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then(|| tcp_state_name(info.tcpi_state))
+}
+
+/// The fd still refers to a socket (not closed behind our back by an untracked path such as
+/// glibc's fclose, nor reused by a file).
+fn still_a_socket(fd: i32) -> bool {
+    // SAFETY: zeroed stat is a valid out-buffer; fstat on any number is safe.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK }
+}
+
+fn fd_budget(tracked: u64) -> FdBudget {
+    let mut open = 0u64;
+    let mut sockets = 0u64;
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        for entry in dir.flatten() {
+            open += 1;
+            if std::fs::read_link(entry.path())
+                .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+            {
+                sockets += 1;
+            }
+        }
+        open = open.saturating_sub(1); // the directory's own fd
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    FdBudget {
+        open_fds: open,
+        limit_soft: lim.rlim_cur,
+        limit_hard: lim.rlim_max,
+        sockets_open: sockets,
+        sockets_tracked: tracked,
+    }
+}
+
+fn errno_name(e: i32) -> String {
+    let name = match e {
+        0 => "ok",
+        libc::EINPROGRESS => "EINPROGRESS",
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
+        libc::ENOENT => "ENOENT",
+        libc::EACCES => "EACCES",
+        libc::EAGAIN => "EAGAIN",
+        libc::EINTR => "EINTR",
+        libc::EISCONN => "EISCONN",
+        libc::EALREADY => "EALREADY",
+        libc::ECONNRESET => "ECONNRESET",
+        _ => return format!("errno {e}"),
+    };
+    name.to_string()
+}
+
+fn program_and_cmdline() -> (String, Vec<String>) {
+    let program = std::fs::read_link("/proc/self/exe")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cmdline = std::fs::read("/proc/self/cmdline")
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    (program, cmdline)
+}
+
+/// Builds a complete report (sockets, findings, summary) without writing it.
+pub fn build(trigger: Trigger) -> Report {
+    let now = clock::now_ns();
+    let cfg = config::get();
+    let pid = events::pid();
+    let mut records = Vec::new();
+    table::for_each_live(|r| records.push(r));
+    let mut ghosts = 0;
+    records.retain(|r| {
+        if r.ignored {
+            return false;
+        }
+        if !still_a_socket(r.fd) {
+            ghosts += 1;
+            return false;
+        }
+        true
+    });
+
+    let mut symbolizer = Symbolizer::new();
+    let mut stacks: BTreeMap<u32, Vec<fdguard_report::Frame>> = BTreeMap::new();
+    let mut sockets = Vec::with_capacity(records.len());
+    for r in &records {
+        let state = tcp_state(r);
+        // The watcher may not have run yet: note the first sighting of a finished peer now, so
+        // the next report can measure how long it has been.
+        if r.peer_closed_ns == 0
+            && detect::peer_gone_state(state, r.role.to_model(), r.peer.len > 0)
+        {
+            table::set_peer_closed(r.fd, r.socket_id, now);
+        }
+        let peer = if r.peer.len > 0 {
+            r.peer
+        } else {
+            sockaddr::query(r.fd, true).unwrap_or_default()
+        };
+        let stack = if r.stack_id == NO_STACK {
+            Vec::new()
+        } else {
+            stacks
+                .entry(r.stack_id)
+                .or_insert_with(|| symbolizer.stack(r.stack_id))
+                .clone()
+        };
+        let origin = match r.origin {
+            RecordOrigin::Preexisting => Origin::Preexisting,
+            RecordOrigin::Created if r.creator_pid != pid => Origin::Inherited,
+            RecordOrigin::Created => Origin::Created,
+        };
+        sockets.push(Socket {
+            fd: r.fd,
+            socket_id: r.socket_id,
+            family: sockaddr::family_name(r.family),
+            sock_type: sockaddr::type_name(r.sock_type),
+            role: r.role.to_model(),
+            origin,
+            peer: sockaddr::format(peer.as_slice()),
+            local: sockaddr::query(r.fd, false).and_then(|a| sockaddr::format(a.as_slice())),
+            tcp_state: state.map(str::to_string),
+            age_s: clock::secs_between(r.created_ns, now),
+            thread: (r.tid != 0).then(|| ThreadInfo {
+                tid: r.tid,
+                name: r.thread_name(),
+            }),
+            connect: (r.connect_ns != 0).then(|| ConnectInfo {
+                result: errno_name(r.connect_errno),
+                after_s: clock::secs_between(r.created_ns, r.connect_ns),
+            }),
+            shutdown: (r.shutdown_how != 0).then(|| ShutdownInfo {
+                how: match r.shutdown_how {
+                    1 => "read",
+                    2 => "write",
+                    _ => "both",
+                }
+                .to_string(),
+                ago_s: clock::secs_between(r.shutdown_ns, now),
+            }),
+            peer_closed_s: (r.peer_closed_ns != 0)
+                .then(|| clock::secs_between(r.peer_closed_ns, now)),
+            dup_of: r.is_dup().then_some(r.dup_of),
+            label: LABELS.get(&r.socket_id).map(|l| l.clone()),
+            stack_id: (r.stack_id != NO_STACK).then_some(r.stack_id as u64),
+            stack,
+        });
+    }
+    // Labels of sockets that are gone.
+    let live_ids: BTreeSet<u64> = records.iter().map(|r| r.socket_id).collect();
+    LABELS.retain(|id, _| live_ids.contains(id));
+
+    let recently_closed: Vec<ClosedSocket> = history::recent(cfg.history)
+        .into_iter()
+        .map(|c| ClosedSocket {
+            fd: c.fd,
+            socket_id: c.socket_id,
+            peer: sockaddr::format(c.peer.as_slice()),
+            created_ago_s: clock::secs_between(c.created_ns, now),
+            closed_ago_s: clock::secs_between(c.closed_ns, now),
+            stack_id: (c.stack_id != NO_STACK).then_some(c.stack_id as u64),
+            stack: if c.stack_id == NO_STACK {
+                Vec::new()
+            } else {
+                stacks
+                    .entry(c.stack_id)
+                    .or_insert_with(|| symbolizer.stack(c.stack_id))
+                    .clone()
+            },
+        })
+        .collect();
+
+    let checkpoint_list = CHECKPOINTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let settings = detect::Settings {
+        grace_s: cfg.grace_ms as f64 / 1000.0,
+        dup_min: cfg.dup_min,
+        at_exit: trigger == Trigger::Exit,
+        checkpoints: checkpoint_list.iter().map(|c| (c.0, c.1)).collect(),
+    };
+    let findings = detect::run(&sockets, &settings);
+    let checkpoints = checkpoint_list
+        .iter()
+        .map(|&(id, first, at)| Checkpoint {
+            id,
+            ago_s: clock::secs_between(at, now),
+            open_since: records
+                .iter()
+                .filter(|r| r.socket_id >= first && r.origin == RecordOrigin::Created)
+                .map(|r| r.socket_id)
+                .collect::<BTreeSet<_>>()
+                .len() as u64,
+        })
+        .collect();
+
+    let mut notes = Vec::new();
+    if ghosts > 0 {
+        notes.push(format!("{ghosts} record(s) dropped: the fd was closed by a path fdguard cannot see (e.g. fclose inside libc)"));
+    }
+    if table::dropped() > 0 {
+        notes.push(format!(
+            "{} socket(s) could not be tracked (fd number too large or out of memory)",
+            table::dropped()
+        ));
+    }
+    if crate::capture::dropped() > 0 {
+        notes.push(format!(
+            "{} stack(s) not kept: the stack table is full",
+            crate::capture::dropped()
+        ));
+    }
+    let (program, cmdline) = program_and_cmdline();
+    let tracked = sockets.len() as u64;
+    let mut report = Report {
+        schema_version: SCHEMA_VERSION,
+        tool: format!("fdguard {}", env!("CARGO_PKG_VERSION")),
+        pid,
+        program,
+        cmdline,
+        trigger,
+        seq: SEQ.fetch_add(1, Ordering::Relaxed) + 1,
+        time_unix_ms: clock::unix_ms(),
+        uptime_s: clock::secs_between(clock::loaded_ns(), now),
+        fd_budget: fd_budget(tracked),
+        summary: Summary {
+            live_sockets: tracked,
+            stacks: stacks
+                .keys()
+                .filter(|id| records.iter().any(|r| r.stack_id == **id))
+                .count() as u64,
+            ..Summary::default()
+        },
+        sockets,
+        findings,
+        recently_closed,
+        suppressions_used: Vec::new(),
+        checkpoints,
+        notes,
+    };
+    if let Some(rules) = crate::suppressions() {
+        detect::suppress::apply(&mut report, rules);
+    }
+    detect::summarize(&mut report);
+    report
+}
+
+/// Renders a report in `format`.
+pub fn render(report: &Report, format: Format) -> Vec<u8> {
+    match format {
+        Format::Text => fdguard_report::text::render(report).into_bytes(),
+        Format::Json => {
+            let mut bytes = serde_json::to_vec_pretty(report).unwrap_or_default();
+            bytes.push(b'\n');
+            bytes
+        }
+    }
+}
+
+/// Where a report goes.
+pub enum Destination<'a> {
+    Configured,
+    Path(&'a str),
+    Fd(i32),
+}
+
+/// Builds and writes one report. Returns the number of findings that gate the exit code, or
+/// the error text when it could not be written where asked (it then went to stderr).
+pub fn write(
+    trigger: Trigger,
+    destination: Destination<'_>,
+    format: Format,
+) -> Result<usize, String> {
+    let _busy = Busy::acquire();
+    let report = build(trigger);
+    let gating = report
+        .findings
+        .iter()
+        .filter(|f| f.suppressed_by.is_none())
+        .filter(|f| {
+            matches!(
+                f.kind,
+                fdguard_report::FindingKind::PeerClosed
+                    | fdguard_report::FindingKind::ShutdownNotClosed
+                    | fdguard_report::FindingKind::SinceCheckpoint
+            )
+        })
+        .count();
+    let bytes = render(&report, format);
+    let result = match destination {
+        Destination::Fd(fd) => crate::output::write_all_fd(fd, &bytes)
+            .map_err(|e| std::io::Error::from_raw_os_error(e).to_string()),
+        Destination::Path(path) => crate::output::write_file(path, &bytes),
+        Destination::Configured => match &config::get().sink {
+            Sink::Stderr => {
+                crate::log::write_stderr(&bytes);
+                Ok(())
+            }
+            Sink::File(template) => {
+                let exe = report.program.rsplit('/').next().unwrap_or("").to_string();
+                let path = config::expand_path(
+                    template,
+                    report.pid,
+                    report.seq,
+                    &exe,
+                    report.time_unix_ms / 1000,
+                );
+                crate::output::write_file(&path, &bytes)
+            }
+        },
+    };
+    match result {
+        Ok(()) => Ok(gating),
+        Err(why) => {
+            crate::log::line(&["fdguard: ", &why, "; writing the report to stderr instead"]);
+            crate::log::write_stderr(&bytes);
+            Err(why)
+        }
+    }
+}
+
+/// Writes a report to the configured place in the configured format.
+pub fn write_configured(trigger: Trigger) -> usize {
+    write(trigger, Destination::Configured, config::get().format).unwrap_or_else(|_| 0)
+}
+
+/// The report signal arrived: answer an `fdguard report` request if one is waiting, otherwise
+/// write to the configured place.
+pub fn on_signal() {
+    match crate::control::take_request(events::pid()) {
+        Some(request) => {
+            let _ = write(
+                Trigger::Signal,
+                Destination::Path(&request.path),
+                request.format,
+            );
+        }
+        None => {
+            write_configured(Trigger::Signal);
+        }
+    }
+}

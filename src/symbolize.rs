@@ -1,0 +1,133 @@
+//! Turning interned stacks into frames, at report time only, on the reporting thread.
+//!
+//! Each address gets: the module and offset (`dladdr`), the demangled function name plus
+//! file:line where debug info exists (the `backtrace` crate's DWARF reader), and otherwise the
+//! nearest symbol the module still exports (`dladdr`'s answer, written `symbol+0xOFF`) — the
+//! only name a stripped module such as a grpcio wheel's cygrpc can give.
+#![allow(unsafe_code)]
+
+use fdguard_report::Frame;
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set in a fork child whose parent was symbolising when it forked: the symboliser's lock may
+/// be held by a thread that does not exist here, so only `dladdr` names are used.
+static DWARF_OFF: AtomicBool = AtomicBool::new(false);
+
+/// Disables DWARF symbolisation for the rest of the process.
+pub fn disable_dwarf() {
+    DWARF_OFF.store(true, Ordering::Relaxed);
+}
+
+/// Resolves addresses, caching per report.
+#[derive(Default)]
+pub struct Symbolizer {
+    cache: HashMap<usize, Frame>,
+    exe: Option<String>,
+}
+
+struct ModuleInfo {
+    path: String,
+    base: usize,
+    symbol: Option<(String, usize)>,
+}
+
+fn dladdr(ip: usize) -> Option<ModuleInfo> {
+    // SAFETY: zeroed Dl_info is a valid out-buffer.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr accepts any address value and writes `info` on success.
+    if unsafe { libc::dladdr(ip as *const libc::c_void, &mut info) } == 0 {
+        return None;
+    }
+    let text = |p: *const libc::c_char| {
+        // SAFETY: dladdr's strings are NUL-terminated and live as long as the module.
+        (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    };
+    let symbol = text(info.dli_sname).map(|name| (name, info.dli_saddr as usize));
+    Some(ModuleInfo {
+        path: text(info.dli_fname).unwrap_or_default(),
+        base: info.dli_fbase as usize,
+        symbol,
+    })
+}
+
+fn demangle(name: &str) -> String {
+    format!("{}", backtrace::SymbolName::new(name.as_bytes()))
+}
+
+impl Symbolizer {
+    /// A symboliser for one report.
+    pub fn new() -> Symbolizer {
+        Symbolizer::default()
+    }
+
+    fn exe(&mut self) -> String {
+        self.exe
+            .get_or_insert_with(|| {
+                std::fs::read_link("/proc/self/exe")
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+            .clone()
+    }
+
+    /// The frame for one return address.
+    pub fn frame(&mut self, ip: usize) -> Frame {
+        if let Some(f) = self.cache.get(&ip) {
+            return f.clone();
+        }
+        let mut frame = Frame {
+            ip: format!("{ip:#x}"),
+            ..Frame::default()
+        };
+        let module = dladdr(ip);
+        if let Some(m) = &module {
+            let path = if m.path.is_empty() {
+                self.exe()
+            } else {
+                m.path.clone()
+            };
+            frame.module = Some(path);
+            frame.module_offset = Some(format!("{:#x}", ip.wrapping_sub(m.base)));
+        }
+        if !DWARF_OFF.load(Ordering::Relaxed) {
+            let mut first = true;
+            // SAFETY: resolve_unsynchronized requires no concurrent backtrace symbolisation in
+            // this process; only this (reporting) thread symbolises, under the report lock.
+            unsafe {
+                backtrace::resolve_unsynchronized(ip as *mut libc::c_void, |symbol| {
+                    // The first callback is the innermost inlined frame: most precise location.
+                    if !first {
+                        return;
+                    }
+                    first = false;
+                    if let Some(name) = symbol.name() {
+                        frame.function = Some(format!("{name}"));
+                    }
+                    frame.file = symbol.filename().map(|p| p.to_string_lossy().into_owned());
+                    frame.line = symbol.lineno();
+                });
+            }
+        }
+        if frame.function.is_none() {
+            if let Some(ModuleInfo {
+                symbol: Some((name, addr)),
+                ..
+            }) = &module
+            {
+                frame.function = Some(format!("{}+{:#x}", demangle(name), ip.wrapping_sub(*addr)));
+            }
+        }
+        self.cache.insert(ip, frame.clone());
+        frame
+    }
+
+    /// The frames of an interned stack.
+    pub fn stack(&mut self, stack_id: u32) -> Vec<Frame> {
+        crate::capture::frames(stack_id)
+            .into_iter()
+            .map(|ip| self.frame(ip))
+            .collect()
+    }
+}
