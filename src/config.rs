@@ -49,6 +49,10 @@ pub struct Config {
     pub exit_report: ExitReport,
     pub disabled: bool,
     pub history: usize,
+    /// Test-only fault injection (`FDGUARD_TEST_FAULT`): `hook-panic` panics inside the
+    /// socket() bookkeeping, `report-panic` inside report building. Proves that an internal
+    /// fault disables fdguard instead of hurting the host. Not listed in VARIABLES.
+    pub test_fault: Option<String>,
 }
 
 impl Default for Config {
@@ -66,6 +70,7 @@ impl Default for Config {
             exit_report: ExitReport::Auto,
             disabled: false,
             history: 64,
+            test_fault: None,
         }
     }
 }
@@ -262,6 +267,7 @@ pub fn parse(lookup: impl Fn(&str) -> Option<String>) -> (Config, Vec<String>) {
             _ => bad("FDGUARD_DISABLE", &v, "`0` or `1`", "0"),
         }
     }
+    c.test_fault = var("FDGUARD_TEST_FAULT").map(|v| v.trim().to_string());
     (c, warnings.into_inner())
 }
 

@@ -82,6 +82,9 @@ fn publish_created(guard: &Guard, record: &SocketRecord) {
 /// socket() returned `fd`.
 pub fn socket_created(fd: i32, family: i32, sock_type: i32) {
     guard::bookkeeping(|g| {
+        if crate::config::get().test_fault.as_deref() == Some("hook-panic") {
+            panic!("injected fault (FDGUARD_TEST_FAULT=hook-panic)");
+        }
         let record = new_record(g, fd, family, sock_type, Role::Unconnected);
         publish_created(g, &record);
     });

@@ -98,12 +98,30 @@ pub fn is_active() -> bool {
 /// Turns fdguard off for good; every hook passes through from now on. `why` is printed once.
 pub fn disable(why: &str) {
     if STATE.swap(STATE_DISABLED, Ordering::AcqRel) != STATE_DISABLED {
+        let place = LAST_PANIC.get().map(String::as_str).unwrap_or("");
         crate::log::line(&[
             "fdguard: ",
             why,
+            place,
             "; fdguard is now disabled and the program continues untracked",
         ]);
     }
+}
+
+/// Where the last panic inside fdguard happened (set by our panic hook).
+static LAST_PANIC: once_cell::sync::OnceCell<String> = once_cell::sync::OnceCell::new();
+
+/// Installs a quiet panic hook. This cdylib carries its own copy of std, so the hook only
+/// sees panics in fdguard's code, never the host's (even a Rust host keeps its own hook). The
+/// panic is reported inside the single "disabled" line instead of a multi-line backtrace.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let _ = LAST_PANIC.set(place);
+    }));
 }
 
 /// Turns fdguard off quietly (FDGUARD_DISABLE=1).

@@ -33,6 +33,7 @@ fn load() {
     let Some(guard) = Guard::enter_even_if_inactive() else {
         return;
     };
+    guard::install_panic_hook();
     clock::mark_loaded();
     log::remember_stderr();
     events::refresh_pid();

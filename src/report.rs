@@ -205,6 +205,9 @@ fn program_and_cmdline() -> (String, Vec<String>) {
 pub fn build(trigger: Trigger) -> Report {
     let now = clock::now_ns();
     let cfg = config::get();
+    if cfg.test_fault.as_deref() == Some("report-panic") {
+        panic!("injected fault (FDGUARD_TEST_FAULT=report-panic)");
+    }
     let pid = events::pid();
     let mut records = Vec::new();
     table::for_each_live(|r| records.push(r));
