@@ -61,7 +61,7 @@ impl Default for Config {
             sink: Sink::Stderr,
             format: Format::Text,
             signal: Some(libc::SIGUSR1),
-            grace_ms: 10_000,
+            grace_ms: 60_000,
             watch_ms: 1_000,
             dup_min: 2,
             suppressions: None,
@@ -101,8 +101,8 @@ pub const VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "FDGUARD_GRACE_MS",
-        default: "10000",
-        doc: "how long a socket may stay open after its peer hung up or after shutdown() before it is a finding",
+        default: "60000",
+        doc: "how long a socket may stay open after its peer hung up or after shutdown() before it is a finding. 60 s because grpcio 1.51.1's backup poller closes only one CLOSE_WAIT socket per 5 s tick, so a healthy client with N dead connections needs about N x 5 s",
     },
     Variable {
         name: "FDGUARD_WATCH_MS",
@@ -167,7 +167,7 @@ pub fn parse(lookup: impl Fn(&str) -> Option<String>) -> (Config, Vec<String>) {
     let mut c = Config::default();
     let warnings = std::cell::RefCell::new(Vec::new());
     let bad = |name: &str, value: &str, what: &str, default: &str| {
-        let shown: String = value.chars().take(80).collect();
+        let shown: String = value.chars().take(32).collect();
         warnings.borrow_mut().push(format!(
             "fdguard: {name}={shown:?} is not {what}; using {default}"
         ));
@@ -221,7 +221,7 @@ pub fn parse(lookup: impl Fn(&str) -> Option<String>) -> (Config, Vec<String>) {
     };
     c.grace_ms = number(
         "FDGUARD_GRACE_MS",
-        10_000,
+        60_000,
         7 * 24 * 3_600_000,
         "a number of milliseconds",
     );
@@ -363,7 +363,7 @@ mod tests {
         assert!(w.is_empty());
         assert_eq!(c.sink, Sink::Stderr);
         assert_eq!(c.signal, Some(libc::SIGUSR1));
-        assert_eq!(c.grace_ms, 10_000);
+        assert_eq!(c.grace_ms, 60_000);
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub fn suppressions() -> Option<&'static [Rule]> {
     SUPPRESSIONS.get().map(Vec::as_slice)
 }
 
+// Not in unit tests: the test binary must not install hooks, handlers or a panic hook.
+#[cfg(not(test))]
 #[used]
 #[unsafe(link_section = ".init_array")]
 static CONSTRUCTOR: extern "C" fn() = constructor;

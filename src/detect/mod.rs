@@ -63,6 +63,12 @@ fn fds(members: &[&Socket]) -> Vec<i32> {
 }
 
 fn describe(s: &Socket) -> String {
+    if s.role == Role::Listener {
+        return match &s.local {
+            Some(local) => format!("listening on {local}"),
+            None => "listening".to_string(),
+        };
+    }
     match (&s.peer, &s.tcp_state) {
         (Some(peer), Some(state)) => format!("to {peer} ({state})"),
         (Some(peer), None) => format!("to {peer}"),
