@@ -66,7 +66,11 @@ fn peer_closed_is_reported_with_its_stack_and_since_when() {
         "{:?}",
         s.peer_closed_s
     );
-    assert!(common::functions(s).contains(&"connect_to_backend".to_string()));
+    assert!(
+        common::functions(s).contains(&"connect_to_backend".to_string()),
+        "{:#?}",
+        s.stack
+    );
 }
 
 #[test]
@@ -91,7 +95,11 @@ fn shutdown_without_close_is_reported() {
         .find(|s| s.fd == report.findings[1].fds[0])
         .unwrap();
     assert_eq!(s.shutdown.as_ref().map(|x| x.how.as_str()), Some("write"));
-    assert!(common::functions(s).contains(&"connect_to_backend".to_string()));
+    assert!(
+        common::functions(s).contains(&"connect_to_backend".to_string()),
+        "{:#?}",
+        s.stack
+    );
 }
 
 #[test]

@@ -15,7 +15,11 @@ use std::time::Duration;
 
 fn python(venv: &str) -> PathBuf {
     let p = repo().join("target/deps").join(venv).join("bin/python");
-    assert!(p.exists(), "{} missing: run tests/support/install-deps.sh (the README's test command does)", p.display());
+    assert!(
+        p.exists(),
+        "{} missing: run tests/support/install-deps.sh (the README's test command does)",
+        p.display()
+    );
     p
 }
 
@@ -29,9 +33,16 @@ fn checkpoint<'a>(out: &'a Outcome, name: &str) -> (Value, &'a Report) {
         .json_lines()
         .into_iter()
         .find(|l| l["checkpoint"] == name)
-        .unwrap_or_else(|| panic!("no checkpoint {name}; stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr));
+        .unwrap_or_else(|| {
+            panic!(
+                "no checkpoint {name}; stdout:\n{}\nstderr:\n{}",
+                out.stdout, out.stderr
+            )
+        });
     let pid = line["pid"].as_i64().unwrap() as i32;
-    let seq = line["report_seq"].as_u64().unwrap_or_else(|| panic!("{name}: no report: {line}"));
+    let seq = line["report_seq"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{name}: no report: {line}"));
     let report = out
         .reports
         .iter()
@@ -46,18 +57,33 @@ fn kernel_tcp(line: &Value) -> BTreeSet<(i32, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|s| s["proto"].as_str().is_some_and(|p| p.starts_with("tcp")) && s["state"].is_string())
-        .map(|s| (s["fd"].as_i64().unwrap() as i32, s["state"].as_str().unwrap().to_string()))
+        .filter(|s| {
+            s["proto"].as_str().is_some_and(|p| p.starts_with("tcp")) && s["state"].is_string()
+        })
+        .map(|s| {
+            (
+                s["fd"].as_i64().unwrap() as i32,
+                s["state"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
 fn report_tcp(report: &Report) -> BTreeSet<(i32, String)> {
-    report.sockets.iter().filter_map(|s| Some((s.fd, s.tcp_state.clone()?))).collect()
+    report
+        .sockets
+        .iter()
+        .filter_map(|s| Some((s.fd, s.tcp_state.clone()?)))
+        .collect()
 }
 
 /// Client sockets to `backend` in the report.
 fn clients_to<'a>(report: &'a Report, backend: &str) -> Vec<&'a Socket> {
-    report.sockets.iter().filter(|s| s.peer.as_deref() == Some(backend) && s.role == fdguard_report::Role::Client).collect()
+    report
+        .sockets
+        .iter()
+        .filter(|s| s.peer.as_deref() == Some(backend) && s.role == fdguard_report::Role::Client)
+        .collect()
 }
 
 fn findings(report: &Report, kind: FindingKind) -> Vec<&fdguard_report::Finding> {
@@ -65,7 +91,10 @@ fn findings(report: &Report, kind: FindingKind) -> Vec<&fdguard_report::Finding>
 }
 
 fn runs_through(socket: &Socket, module_part: &str) -> bool {
-    socket.stack.iter().any(|f| f.module.as_deref().is_some_and(|m| m.contains(module_part)))
+    socket
+        .stack
+        .iter()
+        .any(|f| f.module.as_deref().is_some_and(|m| m.contains(module_part)))
 }
 
 fn dup_client(venv: &str, args: &[&str]) -> Run {
@@ -81,32 +110,90 @@ fn dup_client(venv: &str, args: &[&str]) -> Run {
 /// kernel. Then the server stops; a healthy client closes them (1.51.1: one per 5 s backup-poll
 /// tick) and nothing is flagged under the default grace, even while one is still in CLOSE_WAIT.
 fn duplicate_then_healthy_close(venv: &str) {
-    let out = dup_client(venv, &["--server-gone", "stop", "--wait-s", "7", "--linger-s", "5", "--exit", "leak"]).run();
-    assert!(out.status.success(), "{venv}: {}\n{}", out.stdout, out.stderr);
+    let out = dup_client(
+        venv,
+        &[
+            "--server-gone",
+            "stop",
+            "--wait-s",
+            "7",
+            "--linger-s",
+            "5",
+            "--exit",
+            "leak",
+        ],
+    )
+    .run();
+    assert!(
+        out.status.success(),
+        "{venv}: {}\n{}",
+        out.stdout,
+        out.stderr
+    );
     let (line, report) = checkpoint(&out, "both_open");
     let port = line["server_port"].as_i64().unwrap();
     let backend = format!("127.0.0.1:{port}");
     let dups = findings(report, FindingKind::DuplicateBackend);
-    assert_eq!(dups.len(), 1, "{venv}: one duplicate group: {:#?}", report.findings);
+    assert_eq!(
+        dups.len(),
+        1,
+        "{venv}: one duplicate group: {:#?}",
+        report.findings
+    );
     assert_eq!(dups[0].backend.as_deref(), Some(backend.as_str()));
     let clients = clients_to(report, &backend);
-    assert_eq!(clients.len(), 2, "{venv}: two client connections to {backend}");
+    assert_eq!(
+        clients.len(),
+        2,
+        "{venv}: two client connections to {backend}"
+    );
     let mut client_fds: Vec<i32> = clients.iter().map(|s| s.fd).collect();
     client_fds.sort_unstable();
     assert_eq!(dups[0].fds, client_fds);
     for s in &clients {
-        assert!(runs_through(s, "cygrpc"), "{venv}: fd {} stack runs through gRPC: {:#?}", s.fd, s.stack);
-        assert!(s.stack.iter().any(|f| f.module.as_deref().is_some_and(|m| m.contains("libpython") || m.contains("python"))));
-        assert_eq!(s.connect.as_ref().map(|c| c.result.as_str()), Some("EINPROGRESS"), "gRPC connects non-blocking");
-        assert_eq!(s.family, "inet6", "gRPC uses IPv4-mapped IPv6 sockets; the peer is still written as IPv4");
+        assert!(
+            runs_through(s, "cygrpc"),
+            "{venv}: fd {} stack runs through gRPC: {:#?}",
+            s.fd,
+            s.stack
+        );
+        assert!(s.stack.iter().any(|f| {
+            f.module
+                .as_deref()
+                .is_some_and(|m| m.contains("libpython") || m.contains("python"))
+        }));
+        assert_eq!(
+            s.connect.as_ref().map(|c| c.result.as_str()),
+            Some("EINPROGRESS"),
+            "gRPC connects non-blocking"
+        );
+        assert_eq!(
+            s.family, "inet6",
+            "gRPC uses IPv4-mapped IPv6 sockets; the peer is still written as IPv4"
+        );
     }
-    assert_eq!(report_tcp(report), kernel_tcp(&line), "{venv}: report matches the kernel at both_open");
+    assert_eq!(
+        report_tcp(report),
+        kernel_tcp(&line),
+        "{venv}: report matches the kernel at both_open"
+    );
 
     let (line, report) = checkpoint(&out, "after_server_gone");
-    assert!(findings(report, FindingKind::PeerClosed).is_empty(), "{venv}: healthy close is not a finding: {:#?}", report.findings);
-    assert_eq!(report_tcp(report), kernel_tcp(&line), "{venv}: report matches the kernel after the server left");
+    assert!(
+        findings(report, FindingKind::PeerClosed).is_empty(),
+        "{venv}: healthy close is not a finding: {:#?}",
+        report.findings
+    );
+    assert_eq!(
+        report_tcp(report),
+        kernel_tcp(&line),
+        "{venv}: report matches the kernel after the server left"
+    );
     let exit = out.exit_report();
-    assert!(clients_to(exit, &backend).is_empty(), "{venv}: both connections were closed by gRPC before exit");
+    assert!(
+        clients_to(exit, &backend).is_empty(),
+        "{venv}: both connections were closed by gRPC before exit"
+    );
     assert!(findings(exit, FindingKind::PeerClosed).is_empty());
 }
 
@@ -125,48 +212,90 @@ fn grpc_latest_duplicate_connections_then_healthy_close() {
 /// peer_closed findings, live on SIGUSR1 and at exit, and FDGUARD_EXITCODE gates the exit.
 #[test]
 fn grpc151_without_backup_poller_leaks_close_wait_sockets_and_fdguard_names_them() {
-    let out = dup_client("venv-grpc151", &["--server-gone", "stop", "--wait-s", "4", "--exit", "hard"])
-        .env("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "0")
-        .env("FDGUARD_GRACE_MS", "1500")
-        .env("FDGUARD_WATCH_MS", "100")
-        .env("FDGUARD_EXITCODE", "23")
-        .run();
-    assert_eq!(out.code(), Some(23), "gating findings at exit → FDGUARD_EXITCODE\n{}", out.stderr);
+    let out = dup_client(
+        "venv-grpc151",
+        &["--server-gone", "stop", "--wait-s", "4", "--exit", "hard"],
+    )
+    .env("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "0")
+    .env("FDGUARD_GRACE_MS", "1500")
+    .env("FDGUARD_WATCH_MS", "100")
+    .env("FDGUARD_EXITCODE", "23")
+    .run();
+    assert_eq!(
+        out.code(),
+        Some(23),
+        "gating findings at exit → FDGUARD_EXITCODE\n{}",
+        out.stderr
+    );
     let (line, report) = checkpoint(&out, "after_server_gone");
     let port = line["server_port"].as_i64().unwrap();
     let backend = format!("127.0.0.1:{port}");
-    let close_wait: BTreeSet<i32> = kernel_tcp(&line).into_iter().filter(|(_, st)| st == "CLOSE_WAIT").map(|(fd, _)| fd).collect();
-    assert_eq!(close_wait.len(), 2, "the kernel shows both sockets in CLOSE_WAIT: {line}");
-    let flagged: BTreeSet<i32> = findings(report, FindingKind::PeerClosed).iter().flat_map(|f| f.fds.clone()).collect();
-    assert_eq!(flagged, close_wait, "exactly the CLOSE_WAIT sockets are peer_closed: {:#?}", report.findings);
+    let close_wait: BTreeSet<i32> = kernel_tcp(&line)
+        .into_iter()
+        .filter(|(_, st)| st == "CLOSE_WAIT")
+        .map(|(fd, _)| fd)
+        .collect();
+    assert_eq!(
+        close_wait.len(),
+        2,
+        "the kernel shows both sockets in CLOSE_WAIT: {line}"
+    );
+    let flagged: BTreeSet<i32> = findings(report, FindingKind::PeerClosed)
+        .iter()
+        .flat_map(|f| f.fds.clone())
+        .collect();
+    assert_eq!(
+        flagged, close_wait,
+        "exactly the CLOSE_WAIT sockets are peer_closed: {:#?}",
+        report.findings
+    );
     for f in findings(report, FindingKind::PeerClosed) {
         assert_eq!(f.backend.as_deref(), Some(backend.as_str()));
     }
     for s in clients_to(report, &backend) {
         assert!(runs_through(s, "cygrpc"));
-        assert!(s.peer_closed_s.is_some_and(|t| t >= 1.5), "the watcher dated the hang-up: {:?}", s.peer_closed_s);
+        assert!(
+            s.peer_closed_s.is_some_and(|t| t >= 1.5),
+            "the watcher dated the hang-up: {:?}",
+            s.peer_closed_s
+        );
     }
     assert_eq!(report.trigger, Trigger::Signal);
     assert_eq!(report_tcp(report), kernel_tcp(&line));
     let exit = out.exit_report();
-    let at_exit: BTreeSet<i32> = findings(exit, FindingKind::PeerClosed).iter().flat_map(|f| f.fds.clone()).collect();
+    let at_exit: BTreeSet<i32> = findings(exit, FindingKind::PeerClosed)
+        .iter()
+        .flat_map(|f| f.fds.clone())
+        .collect();
     assert_eq!(at_exit, close_wait, "still leaked at exit");
     let open_at_exit = findings(exit, FindingKind::OpenAtExit);
-    assert!(close_wait.iter().all(|fd| open_at_exit[0..2].iter().any(|f| f.fds.contains(fd))), "dangerous ones first: {open_at_exit:#?}");
+    assert!(
+        close_wait
+            .iter()
+            .all(|fd| open_at_exit[0..2].iter().any(|f| f.fds.contains(fd))),
+        "dangerous ones first: {open_at_exit:#?}"
+    );
 }
 
 /// The latest grpcio under the same setting closes the sockets at once: nothing to flag.
 #[test]
 fn grpc_latest_without_backup_poller_closes_its_sockets() {
-    let out = dup_client("venv-grpc-latest", &["--server-gone", "stop", "--wait-s", "3", "--exit", "leak"])
-        .env("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "0")
-        .env("FDGUARD_GRACE_MS", "1500")
-        .env("FDGUARD_WATCH_MS", "100")
-        .env("FDGUARD_EXITCODE", "23")
-        .run();
+    let out = dup_client(
+        "venv-grpc-latest",
+        &["--server-gone", "stop", "--wait-s", "3", "--exit", "leak"],
+    )
+    .env("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "0")
+    .env("FDGUARD_GRACE_MS", "1500")
+    .env("FDGUARD_WATCH_MS", "100")
+    .env("FDGUARD_EXITCODE", "23")
+    .run();
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     let (line, report) = checkpoint(&out, "after_server_gone");
-    assert!(findings(report, FindingKind::PeerClosed).is_empty(), "{:#?}", report.findings);
+    assert!(
+        findings(report, FindingKind::PeerClosed).is_empty(),
+        "{:#?}",
+        report.findings
+    );
     assert!(kernel_tcp(&line).iter().all(|(_, st)| st != "CLOSE_WAIT"));
     assert!(findings(out.exit_report(), FindingKind::PeerClosed).is_empty());
 }
@@ -174,16 +303,37 @@ fn grpc_latest_without_backup_poller_closes_its_sockets() {
 /// GOAWAY through max_connection_age: same leak in 1.51.1 with the poller off.
 #[test]
 fn grpc151_goaway_without_backup_poller_is_flagged() {
-    let out = dup_client("venv-grpc151", &["--server-gone", "goaway", "--age-ms", "1000", "--grace-ms", "200", "--wait-s", "5", "--exit", "leak"])
-        .env("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "0")
-        .env("FDGUARD_GRACE_MS", "1500")
-        .env("FDGUARD_WATCH_MS", "100")
-        .run();
+    let out = dup_client(
+        "venv-grpc151",
+        &[
+            "--server-gone",
+            "goaway",
+            "--age-ms",
+            "1000",
+            "--grace-ms",
+            "200",
+            "--wait-s",
+            "5",
+            "--exit",
+            "leak",
+        ],
+    )
+    .env("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "0")
+    .env("FDGUARD_GRACE_MS", "1500")
+    .env("FDGUARD_WATCH_MS", "100")
+    .run();
     assert!(out.status.success(), "{}", out.stderr);
     let (line, report) = checkpoint(&out, "after_server_gone");
-    let close_wait: BTreeSet<i32> = kernel_tcp(&line).into_iter().filter(|(_, st)| st == "CLOSE_WAIT").map(|(fd, _)| fd).collect();
+    let close_wait: BTreeSet<i32> = kernel_tcp(&line)
+        .into_iter()
+        .filter(|(_, st)| st == "CLOSE_WAIT")
+        .map(|(fd, _)| fd)
+        .collect();
     assert_eq!(close_wait.len(), 2, "{line}");
-    let flagged: BTreeSet<i32> = findings(report, FindingKind::PeerClosed).iter().flat_map(|f| f.fds.clone()).collect();
+    let flagged: BTreeSet<i32> = findings(report, FindingKind::PeerClosed)
+        .iter()
+        .flat_map(|f| f.fds.clone())
+        .collect();
     assert_eq!(flagged, close_wait);
 }
 
@@ -193,17 +343,38 @@ fn grpc_server_with_many_short_lived_clients_has_no_findings() {
     for venv in ["venv-grpc151", "venv-grpc-latest"] {
         let out = Run::new(python(venv))
             .arg(script("many_clients_server.py"))
-            .args(["--clients", "40", "--client-procs", "2", "--client-mode", "close"])
+            .args([
+                "--clients",
+                "40",
+                "--client-procs",
+                "2",
+                "--client-mode",
+                "close",
+            ])
             .env("FDGUARD_EXPECT_SHIM", "1")
             .env("FDGUARD_GRACE_MS", "1000")
             .timeout(Duration::from_secs(120))
             .run();
-        assert!(out.status.success(), "{venv}: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.status.success(),
+            "{venv}: {}\n{}",
+            out.stdout,
+            out.stderr
+        );
         let (line, report) = checkpoint(&out, "after_clients");
-        let real: Vec<_> = report.findings.iter().filter(|f| f.suppressed_by.is_none()).collect();
+        let real: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.suppressed_by.is_none())
+            .collect();
         assert!(real.is_empty(), "{venv}: {real:#?}");
         assert_eq!(report_tcp(report), kernel_tcp(&line), "{venv}");
-        assert!(report.sockets.iter().any(|s| s.role == fdguard_report::Role::Listener && runs_through(s, "cygrpc")));
+        assert!(
+            report
+                .sockets
+                .iter()
+                .any(|s| s.role == fdguard_report::Role::Listener && runs_through(s, "cygrpc"))
+        );
     }
 }
 
@@ -215,7 +386,17 @@ fn grpc_server_with_many_short_lived_clients_has_no_findings() {
 fn grpcpp_151_duplicate_and_close_wait_leak() {
     let out = Run::new(python("venv-grpc151"))
         .arg(script("cc_driver.py"))
-        .args(["--server-gone", "stop", "--api", "cq", "--wait-s", "4", "--exit", "leak", "--client-preload"])
+        .args([
+            "--server-gone",
+            "stop",
+            "--api",
+            "cq",
+            "--wait-s",
+            "4",
+            "--exit",
+            "leak",
+            "--client-preload",
+        ])
         .arg(common::lib_path())
         .env_remove("LD_PRELOAD")
         .without_shim()
@@ -227,13 +408,20 @@ fn grpcpp_151_duplicate_and_close_wait_leak() {
     assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
     let (line, report) = checkpoint(&out, "both_open");
     // The C++ client prints no port: take the backend from the kernel's view of its sockets.
-    let backend = line["kernel"][0]["remote"].as_str().expect("a connection in the kernel view").to_string();
+    let backend = line["kernel"][0]["remote"]
+        .as_str()
+        .expect("a connection in the kernel view")
+        .to_string();
     let dups = findings(report, FindingKind::DuplicateBackend);
     assert_eq!(dups.len(), 1, "{:#?}", report.findings);
     let clients = clients_to(report, &backend);
     assert_eq!(clients.len(), 2);
     for s in &clients {
-        let names: Vec<&str> = s.stack.iter().filter_map(|f| f.function.as_deref()).collect();
+        let names: Vec<&str> = s
+            .stack
+            .iter()
+            .filter_map(|f| f.function.as_deref())
+            .collect();
         assert!(
             names.iter().any(|n| n.contains("grpc") && n.contains("::")),
             "demangled gRPC C++ names in the stack: {names:#?}"
@@ -242,8 +430,15 @@ fn grpcpp_151_duplicate_and_close_wait_leak() {
     }
     assert_eq!(report_tcp(report), kernel_tcp(&line));
     let (line, report) = checkpoint(&out, "after_server_gone");
-    let close_wait: BTreeSet<i32> = kernel_tcp(&line).into_iter().filter(|(_, st)| st == "CLOSE_WAIT").map(|(fd, _)| fd).collect();
+    let close_wait: BTreeSet<i32> = kernel_tcp(&line)
+        .into_iter()
+        .filter(|(_, st)| st == "CLOSE_WAIT")
+        .map(|(fd, _)| fd)
+        .collect();
     assert_eq!(close_wait.len(), 2, "{line}");
-    let flagged: BTreeSet<i32> = findings(report, FindingKind::PeerClosed).iter().flat_map(|f| f.fds.clone()).collect();
+    let flagged: BTreeSet<i32> = findings(report, FindingKind::PeerClosed)
+        .iter()
+        .flat_map(|f| f.fds.clone())
+        .collect();
     assert_eq!(flagged, close_wait);
 }

@@ -1,8 +1,10 @@
 //! Suppressions, LeakSanitizer style: a file of `leak:<pattern>` lines (matched against every
-//! frame's function, module and source file of the finding's sockets) and `dup:<pattern>`
-//! lines (matched against a duplicate_backend finding's backend). `*` is a wildcard; a pattern
-//! matches anywhere in the text unless anchored with `^` (start) or `$` (end); `#` starts a
-//! comment. Suppressed findings stay in the JSON, marked `suppressed_by`, and do not count.
+//! frame's function, module and source file of the finding's sockets; they apply to
+//! peer_closed, shutdown_not_closed, since_checkpoint and open_at_exit) and `dup:<pattern>`
+//! lines (matched against a duplicate_backend finding's backend; the only rules that apply to
+//! duplicate groups). `*` is a wildcard; a pattern matches anywhere in the text unless anchored
+//! with `^` (start) or `$` (end); `#` starts a comment. Suppressed findings stay in the JSON,
+//! marked `suppressed_by`, and do not count.
 
 use fdguard_report::filter::glob_match;
 use fdguard_report::{FindingKind, Report, SuppressionUse};
@@ -88,6 +90,9 @@ pub fn apply(report: &mut Report, rules: &[Rule]) {
                         .as_deref()
                         .is_some_and(|b| pattern_matches(&rule.pattern, b))
             }
+            // Duplicate groups are governed by `dup:` rules only: a stack pattern that
+            // matches one member must not hide a second connection to the backend.
+            RuleKind::Leak if finding.kind == FindingKind::DuplicateBackend => false,
             RuleKind::Leak => sockets
                 .iter()
                 .filter(|s| finding.fds.contains(&s.fd))

@@ -58,8 +58,26 @@ pub fn compile(name: &str) -> PathBuf {
 }
 
 /// Like [`compile`] with extra compiler arguments (appended after the source).
+///
+/// Compiles once per test process, into a directory of that process: a binary is never
+/// replaced while another process runs it (that would make its /proc/self/exe "(deleted)"
+/// and its symbols wrong).
 pub fn compile_with(name: &str, extra: &[&str]) -> PathBuf {
-    let dir = target_dir().join("test-programs");
+    static DONE: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let key = format!("{name} {}", extra.join(" "));
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = done.iter().find(|(k, _)| *k == key) {
+        return path.clone();
+    }
+    let path = compile_uncached(name, extra);
+    done.push((key, path.clone()));
+    path
+}
+
+fn compile_uncached(name: &str, extra: &[&str]) -> PathBuf {
+    let dir = target_dir()
+        .join("test-programs")
+        .join(format!("p{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let c = repo().join(format!("tests/programs/{name}.c"));
     let cc = repo().join(format!("tests/programs/{name}.cc"));
@@ -87,6 +105,7 @@ pub fn compile_with(name: &str, extra: &[&str]) -> PathBuf {
             "-O1",
             "-fno-omit-frame-pointer",
             "-fno-inline",
+            "-fno-optimize-sibling-calls",
             "-Wall",
             "-Wextra",
             "-Werror",
