@@ -23,7 +23,7 @@ pub fn disable_dwarf() {
 /// Resolves addresses, caching per report.
 #[derive(Default)]
 pub struct Symbolizer {
-    cache: HashMap<usize, Frame>,
+    cache: HashMap<usize, Vec<Frame>>,
     exe: Option<String>,
 }
 
@@ -72,62 +72,73 @@ impl Symbolizer {
             .clone()
     }
 
-    /// The frame for one return address.
-    pub fn frame(&mut self, ip: usize) -> Frame {
+    /// The frames for one return address: one per inlining level, innermost first (a call
+    /// that the compiler inlined still shows as its own frame, as in LeakSanitizer reports).
+    pub fn frames(&mut self, ip: usize) -> Vec<Frame> {
         if let Some(f) = self.cache.get(&ip) {
             return f.clone();
         }
-        let mut frame = Frame {
-            ip: format!("{ip:#x}"),
-            ..Frame::default()
+        let base = {
+            let mut frame = Frame { ip: format!("{ip:#x}"), ..Frame::default() };
+            if let Some(m) = dladdr(ip) {
+                let path = if m.path.is_empty() { self.exe() } else { m.path.clone() };
+                frame.module = Some(path);
+                frame.module_offset = Some(format!("{:#x}", ip.wrapping_sub(m.base)));
+                if let Some((name, addr)) = m.symbol {
+                    // Nearest exported symbol: the only name a stripped module can give.
+                    frame.function = Some(format!("{}+{:#x}", demangle(&name), ip.wrapping_sub(addr)));
+                }
+            }
+            frame
         };
-        let module = dladdr(ip);
-        if let Some(m) = &module {
-            let path = if m.path.is_empty() {
-                self.exe()
-            } else {
-                m.path.clone()
-            };
-            frame.module = Some(path);
-            frame.module_offset = Some(format!("{:#x}", ip.wrapping_sub(m.base)));
-        }
+        let mut levels: Vec<Frame> = Vec::new();
         if !DWARF_OFF.load(Ordering::Relaxed) {
-            let mut first = true;
-            // SAFETY: resolve_unsynchronized requires no concurrent backtrace symbolisation in
-            // this process; only this (reporting) thread symbolises, under the report lock.
+            // SAFETY: resolve_unsynchronized requires no concurrent symbolisation through the
+            // backtrace crate in this process; only the thread writing a report symbolises,
+            // and reports are written one at a time (report::Busy).
             unsafe {
                 backtrace::resolve_unsynchronized(ip as *mut libc::c_void, |symbol| {
-                    // The first callback is the innermost inlined frame: most precise location.
-                    if !first {
-                        return;
-                    }
-                    first = false;
+                    let mut frame = base.clone();
                     if let Some(name) = symbol.name() {
-                        frame.function = Some(format!("{name}"));
+                        // `{:#}` drops Rust's `::h0123…` hash suffix.
+                        frame.function = Some(format!("{name:#}"));
                     }
                     frame.file = symbol.filename().map(|p| p.to_string_lossy().into_owned());
                     frame.line = symbol.lineno();
+                    levels.push(frame);
                 });
             }
         }
-        if frame.function.is_none() {
-            if let Some(ModuleInfo {
-                symbol: Some((name, addr)),
-                ..
-            }) = &module
-            {
-                frame.function = Some(format!("{}+{:#x}", demangle(name), ip.wrapping_sub(*addr)));
-            }
+        // Levels without any name add nothing over the dladdr answer.
+        levels.retain(|f| f.function.is_some() || f.file.is_some());
+        if levels.is_empty() {
+            levels.push(base);
         }
-        self.cache.insert(ip, frame.clone());
-        frame
+        self.cache.insert(ip, levels.clone());
+        levels
     }
 
-    /// The frames of an interned stack.
+    /// The frames of an interned stack, cut below the program's entry: the C library's
+    /// start-up frames (`__libc_start_*`, `_start`) and a thread's `start_thread`/`clone3` say
+    /// nothing about who created the socket.
     pub fn stack(&mut self, stack_id: u32) -> Vec<Frame> {
-        crate::capture::frames(stack_id)
-            .into_iter()
-            .map(|ip| self.frame(ip))
-            .collect()
+        let mut out: Vec<Frame> = Vec::new();
+        for ip in crate::capture::frames(stack_id) {
+            out.extend(self.frames(ip));
+        }
+        let noise = |f: &Frame| {
+            f.function.as_deref().is_some_and(|n| {
+                n.starts_with("__libc_start_call_main")
+                    || n.starts_with("__libc_start_main")
+                    || n == "_start"
+                    || n.starts_with("start_thread")
+                    || n.starts_with("clone3")
+                    || n.starts_with("__clone")
+            })
+        };
+        while out.len() > 1 && out.last().is_some_and(noise) {
+            out.pop();
+        }
+        out
     }
 }

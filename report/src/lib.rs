@@ -7,12 +7,12 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
-#[allow(missing_docs)]
-pub mod model;
-pub mod text;
 pub mod diff;
 pub mod filter;
+#[allow(missing_docs)]
+pub mod model;
 pub mod stacks;
+pub mod text;
 pub mod units;
 
 pub use model::*;

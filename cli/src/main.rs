@@ -1,0 +1,354 @@
+//! `fdguard`: the command-line shell. Parses arguments with clap and hands them to the library
+//! modules in `fdguard_cli`; nothing else lives here.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use fdguard_cli::error::{EXIT_OK, Failure};
+use fdguard_cli::{ReportFormat, demo, diff_cmd, report_cmd, run, show, signals};
+use fdguard_report::FindingKind;
+use fdguard_report::filter::Filter;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fdguard",
+    version,
+    about = "Find leaked sockets (CLOSE_WAIT, duplicate connections) in unmodified programs with libfdguard.so",
+    after_help = concat!(
+        "Examples:\n",
+        "  fdguard demo                                 see a CLOSE_WAIT leak found, in 2 seconds\n",
+        "  fdguard run -- ./my_grpc_client --target x   run a program under the shim\n",
+        "  fdguard report 4242                          ask a running program for a report now\n",
+        "  fdguard show fdguard-reports/*/fdguard.4242.1.json --kind peer_closed\n",
+        "  fdguard diff before.json after.json          what grew between two reports\n",
+        "\n",
+        "Exit status:\n",
+        "  0  success\n",
+        "  1  the operation failed (no such process, library not found or not loaded, bad report file, …)\n",
+        "  2  usage error\n",
+        "  `fdguard run` exits with the program's status (128+N if signal N killed it)."
+    )
+)]
+struct Opt {
+    #[command(subcommand)]
+    command: Workload,
+}
+
+#[derive(Subcommand, Debug)]
+enum Workload {
+    /// Run a program with libfdguard.so preloaded and summarise its reports.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  fdguard run -- ./server --port 8080\n",
+        "      JSON reports in ./fdguard-reports/<time>-<pid>/; the last one is printed as text at exit\n",
+        "  fdguard run --report stderr --format text -- python3 client.py\n",
+        "      LeakSanitizer-style text on the program's stderr\n",
+        "  fdguard run --report /tmp/reports/ --grace-ms 2000 --exitcode 23 -- ./client\n",
+        "      fail the run (status 23) if a socket stays open 2s after its peer hung up\n",
+        "  fdguard run --signal SIGUSR2 -- ./server    (the program uses SIGUSR1 itself)\n",
+        "\n",
+        "While it runs: `fdguard report PID` prints a report of the program on demand.\n",
+        "Programs LD_PRELOAD cannot reach (static, Go, setuid) get a warning and run anyway.\n",
+        "\n",
+        "Exit status: the program's (128+N if signal N killed it); 1 if fdguard could not start it; 2 usage error."
+    ))]
+    Run(RunArgs),
+
+    /// Ask a running process (started under libfdguard.so) for a report now.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  fdguard report 4242\n",
+        "  fdguard report 4242 --format json > now.json\n",
+        "  fdguard report $(pidof my_server) --timeout 30 -o /tmp/leaks.txt\n",
+        "\n",
+        "The process answers through /tmp/fdguard-<uid>/ and its report signal (FDGUARD_SIGNAL, SIGUSR1 by default).\n",
+        "\n",
+        "Exit status:\n",
+        "  0  report printed\n",
+        "  1  no such process, permission denied, libfdguard.so not loaded, or no answer in time\n",
+        "  2  usage error"
+    ))]
+    Report(ReportArgs),
+
+    /// Render a JSON report as text (or JSON), optionally filtered.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  fdguard show report.json\n",
+        "  fdguard show report.json --kind peer_closed --kind duplicate_backend\n",
+        "  fdguard show report.json --backend '*:50051' --min-age 60\n",
+        "  fdguard show report.json --stack Subchannel --format json | jq .sockets\n",
+        "  fdguard report 4242 --format json | fdguard show -\n",
+        "\n",
+        "Finding kinds: peer_closed, shutdown_not_closed, since_checkpoint, duplicate_backend, open_at_exit.\n",
+        "\n",
+        "Exit status: 0 shown; 1 unreadable or invalid report; 2 usage error."
+    ))]
+    Show(ShowArgs),
+
+    /// Show what grew between two reports of one process.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  fdguard report 4242 --format json > a.json; sleep 600; fdguard report 4242 --format json > b.json\n",
+        "  fdguard diff a.json b.json\n",
+        "  fdguard diff a.json b.json --json | jq '.stacks[] | select(.delta > 0)'\n",
+        "\n",
+        "Stacks are matched by function and module names, so reports with different stack ids compare.\n",
+        "\n",
+        "Exit status: 0 compared; 1 unreadable or invalid report; 2 usage error."
+    ))]
+    Diff(DiffArgs),
+
+    /// Demonstrate a CLOSE_WAIT leak being found (loopback only, a few seconds).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  fdguard demo\n",
+        "  fdguard demo --keep        keep the JSON report and print where it is\n",
+        "\n",
+        "Exit status: 0 the leak was found; 1 the demo could not run or the report lacks the finding."
+    ))]
+    Demo(DemoArgs),
+
+    /// The demo's client (internal: run under the shim by `fdguard demo`).
+    #[command(name = "__demo-client", hide = true)]
+    DemoClient {
+        #[arg(long)]
+        port: u16,
+    },
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Path of libfdguard.so (default: $FDGUARD_LIB, beside this executable, ../lib/, or a cargo target dir).
+    #[arg(long, value_name = "PATH")]
+    lib: Option<PathBuf>,
+    /// Where reports go: `stderr`, a directory (ending in / or existing), or a path template
+    /// (%p pid, %n report number, %e program name, %t unix time). Default: fdguard-reports/<time>-<pid>/.
+    #[arg(long, value_name = "DIR|TEMPLATE|stderr")]
+    report: Option<String>,
+    /// Report format written by the library.
+    #[arg(long, value_enum, default_value_t = FormatArg::Json)]
+    format: FormatArg,
+    /// Signal that asks for a report (SIGUSR1 by default): a name, a number, or `none`.
+    #[arg(long, value_name = "SIGNAL", value_parser = parse_signal_arg)]
+    signal: Option<String>,
+    /// How long a socket may stay open after its peer hung up or after shutdown() (default 10000).
+    #[arg(long, value_name = "MS")]
+    grace_ms: Option<u64>,
+    /// Interval of the TCP-state watcher; 0 samples only at report time (default 1000).
+    #[arg(long, value_name = "MS")]
+    watch_ms: Option<u64>,
+    /// Simultaneous connections to one backend that make a duplicate_backend finding (default 2).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..))]
+    dup_min: Option<u64>,
+    /// Closed client connections kept in the history (default 64, at most 1024).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=1024))]
+    history: Option<u64>,
+    /// Suppressions file (`leak:<pattern>`, `dup:<backend pattern>`, `#` comments).
+    #[arg(long, value_name = "FILE")]
+    suppressions: Option<PathBuf>,
+    /// Exit status to use when unsuppressed leak findings exist at exit (0: keep the program's).
+    #[arg(long, value_name = "N")]
+    exitcode: Option<u8>,
+    /// Frames captured per creating stack (0 turns capture off, at most 64; default 32).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=64))]
+    stack_depth: Option<u32>,
+    /// When to write a report at exit.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    exit_report: Option<ExitReportArg>,
+    /// Print only where the reports are, not the last report.
+    #[arg(long, short)]
+    quiet: bool,
+    /// The program and its arguments (after `--`).
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    command: Vec<OsString>,
+}
+
+#[derive(Args, Debug)]
+struct ReportArgs {
+    /// Process id of a program running under libfdguard.so.
+    #[arg(value_name = "PID")]
+    pid: i32,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    format: FormatArg,
+    /// Seconds to wait for the answer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
+    timeout: f64,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ShowArgs {
+    /// A JSON report (`-` reads standard input).
+    #[arg(value_name = "FILE.json")]
+    file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    format: FormatArg,
+    /// Keep only findings of this kind and their sockets (repeatable).
+    #[arg(long = "kind", value_name = "KIND", value_parser = parse_kind)]
+    kinds: Vec<FindingKind>,
+    /// Keep only sockets whose peer contains PAT, or matches it when it has `*` (e.g. '*:50051').
+    #[arg(long, value_name = "PAT")]
+    backend: Option<String>,
+    /// Keep only sockets at least this old.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    min_age: Option<f64>,
+    /// Keep only sockets whose creating stack mentions SUBSTR (function, file or module).
+    #[arg(long = "stack", value_name = "SUBSTR")]
+    stack: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct DiffArgs {
+    /// The earlier JSON report.
+    #[arg(value_name = "OLD.json")]
+    old: PathBuf,
+    /// The later JSON report.
+    #[arg(value_name = "NEW.json")]
+    new: PathBuf,
+    /// Print the diff as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Path of libfdguard.so (same lookup as `run`).
+    #[arg(long, value_name = "PATH")]
+    lib: Option<PathBuf>,
+    /// Keep the demo's JSON report and print where it is.
+    #[arg(long)]
+    keep: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum FormatArg {
+    Text,
+    Json,
+}
+
+impl From<FormatArg> for ReportFormat {
+    fn from(f: FormatArg) -> ReportFormat {
+        match f {
+            FormatArg::Text => ReportFormat::Text,
+            FormatArg::Json => ReportFormat::Json,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ExitReportArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<ExitReportArg> for run::ExitReport {
+    fn from(e: ExitReportArg) -> run::ExitReport {
+        match e {
+            ExitReportArg::Auto => run::ExitReport::Auto,
+            ExitReportArg::Always => run::ExitReport::Always,
+            ExitReportArg::Never => run::ExitReport::Never,
+        }
+    }
+}
+
+fn parse_kind(text: &str) -> Result<FindingKind, String> {
+    FindingKind::parse(text).ok_or_else(|| {
+        let known: Vec<&str> = FindingKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("unknown finding kind; use one of: {}", known.join(", "))
+    })
+}
+
+fn parse_signal_arg(text: &str) -> Result<String, String> {
+    match signals::parse_signal(text) {
+        Some(_) => Ok(text.trim().to_string()),
+        None => Err(
+            "not a usable signal; use a name (SIGUSR2, USR2, RTMIN+1), a number, or `none` \
+                     (KILL, STOP, SEGV, BUS, FPE and ILL are refused)"
+                .to_string(),
+        ),
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Ok(s),
+        _ => Err("expected a non-negative number of seconds".to_string()),
+    }
+}
+
+impl RunArgs {
+    fn into_options(self) -> run::RunOptions {
+        run::RunOptions {
+            command: self.command,
+            lib: self.lib,
+            report: self.report,
+            format: self.format.into(),
+            signal: self.signal,
+            grace_ms: self.grace_ms,
+            watch_ms: self.watch_ms,
+            dup_min: self.dup_min,
+            history: self.history,
+            suppressions: self.suppressions,
+            exitcode: self.exitcode,
+            stack_depth: self.stack_depth,
+            exit_report: self.exit_report.map(Into::into),
+            quiet: self.quiet,
+        }
+    }
+}
+
+fn dispatch(workload: Workload) -> Result<i32, Failure> {
+    match workload {
+        Workload::Run(args) => run::run(&args.into_options()),
+        Workload::Report(args) => report_cmd::report(&report_cmd::ReportOptions {
+            pid: args.pid,
+            format: args.format.into(),
+            timeout: Duration::from_secs_f64(args.timeout),
+            output: args.output,
+        })
+        .map(|()| EXIT_OK),
+        Workload::Show(args) => show::show(&show::ShowOptions {
+            file: args.file,
+            format: args.format.into(),
+            filter: Filter {
+                kinds: args.kinds,
+                backend: args.backend,
+                min_age_s: args.min_age,
+                stack_contains: args.stack,
+            },
+        })
+        .map(|()| EXIT_OK),
+        Workload::Diff(args) => diff_cmd::run_diff(&diff_cmd::DiffOptions {
+            old: args.old,
+            new: args.new,
+            json: args.json,
+        })
+        .map(|()| EXIT_OK),
+        Workload::Demo(args) => demo::demo(&demo::DemoOptions {
+            lib: args.lib,
+            keep: args.keep,
+        })
+        .map(|()| EXIT_OK),
+        Workload::DemoClient { port } => demo::demo_client(port).map(|()| EXIT_OK),
+    }
+}
+
+fn main() -> ExitCode {
+    let opt = Opt::parse();
+    let code = match dispatch(opt.command) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("fdguard: error: {}", failure.message);
+            failure.exit_code
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

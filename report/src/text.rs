@@ -1,0 +1,706 @@
+//! The human report, LeakSanitizer style: a `==PID==` header, the findings (most severe first,
+//! each with the sockets it concerns and their creating stacks), every live socket grouped by
+//! creating stack, then a one-line SUMMARY.
+//!
+//! [`render`] is THE text format: `libfdguard.so` calls it to write text reports and
+//! `fdguard show` calls it on JSON reports, so both print the same bytes for the same report.
+//! It must stay a pure, deterministic function of the [`Report`] (golden files in
+//! `report/tests/` pin it): no clock, no environment, no colours, no locale. Colouring is the
+//! CLI's business, and only when stdout is a terminal.
+
+use std::fmt::Write as _;
+
+use crate::model::{Finding, FindingKind, Origin, Report, Role, Socket};
+use crate::stacks::{StackIdentity, frame_line, short_description};
+use crate::units::{duration, plural, utc_from_unix_ms};
+
+/// Percentage of the soft fd limit above which the header warns (EMFILE comes next).
+const FD_BUDGET_WARN_PERCENT: u64 = 80;
+/// Recently closed connections listed under one finding; the JSON has the full history.
+const RECENTLY_CLOSED_SHOWN: usize = 5;
+/// Frames named in one-line stack descriptions.
+const SHORT_STACK_FRAMES: usize = 3;
+
+/// Renders `report` as the human-readable text report. The output ends with a newline.
+pub fn render(report: &Report) -> String {
+    let columns = Columns::measure(&report.sockets);
+    let mut out = String::new();
+    write_header(&mut out, report);
+    write_findings(&mut out, report, &columns);
+    write_live_sockets(&mut out, report, &columns);
+    write_checkpoints(&mut out, report);
+    write_suppressions(&mut out, report);
+    write_notes(&mut out, report);
+    out.push('\n');
+    out.push_str(&summary_line(report));
+    out.push('\n');
+    out
+}
+
+/// The final line: `SUMMARY: fdguard: 7 live sockets from 4 stacks; findings: 1 peer_closed,
+/// 1 duplicate_backend (1 suppressed)`. Taken from `report.summary`, not recomputed.
+pub fn summary_line(report: &Report) -> String {
+    let summary = &report.summary;
+    let mut line = format!(
+        "SUMMARY: fdguard: {} live socket{} from {} stack{}; ",
+        summary.live_sockets,
+        plural(summary.live_sockets),
+        summary.stacks,
+        plural(summary.stacks)
+    );
+    // Known kinds in severity order, then any kind a newer library wrote that we do not know.
+    let mut counts: Vec<String> = FindingKind::ALL
+        .iter()
+        .filter_map(|kind| {
+            let n = *summary.findings.get(kind.as_str())?;
+            (n > 0).then(|| format!("{n} {}", kind.as_str()))
+        })
+        .collect();
+    for (name, n) in &summary.findings {
+        if FindingKind::parse(name).is_none() && *n > 0 {
+            counts.push(format!("{n} {name}"));
+        }
+    }
+    if counts.is_empty() {
+        line.push_str("no findings");
+    } else {
+        line.push_str("findings: ");
+        line.push_str(&counts.join(", "));
+    }
+    if summary.suppressed > 0 {
+        let _ = write!(line, " ({} suppressed)", summary.suppressed);
+    }
+    line
+}
+
+fn write_header(out: &mut String, report: &Report) {
+    let prefix = format!("=={}==", report.pid);
+    let _ = writeln!(
+        out,
+        "{prefix}{}: socket report #{} (trigger: {}) at {}",
+        report.tool,
+        report.seq,
+        report.trigger.as_str(),
+        utc_from_unix_ms(report.time_unix_ms)
+    );
+    let _ = writeln!(
+        out,
+        "{prefix}program {}, pid {}, up {}",
+        report.program,
+        report.pid,
+        duration(report.uptime_s)
+    );
+    if !report.cmdline.is_empty() {
+        let words: Vec<String> = report.cmdline.iter().map(|w| shell_quote(w)).collect();
+        let _ = writeln!(out, "{prefix}command line: {}", words.join(" "));
+    }
+    let budget = &report.fd_budget;
+    let _ = writeln!(
+        out,
+        "{prefix}fd budget: {} of {} fds open (hard limit {}); {} socket{}, {} tracked",
+        budget.open_fds,
+        limit(budget.limit_soft),
+        limit(budget.limit_hard),
+        budget.sockets_open,
+        plural(budget.sockets_open),
+        budget.sockets_tracked
+    );
+    if budget.limit_soft > 0
+        && budget.limit_soft != u64::MAX
+        && budget.open_fds.saturating_mul(100)
+            >= budget.limit_soft.saturating_mul(FD_BUDGET_WARN_PERCENT)
+    {
+        let _ = writeln!(
+            out,
+            "{prefix}WARNING: {}% of the fd limit is in use; the next socket()/accept() may fail with EMFILE",
+            budget.open_fds.saturating_mul(100) / budget.limit_soft
+        );
+    }
+}
+
+/// RLIMIT_NOFILE value; RLIM_INFINITY is all ones.
+fn limit(value: u64) -> String {
+    if value == u64::MAX {
+        "unlimited".to_string()
+    } else {
+        value.to_string()
+    }
+}
+
+/// Quotes a command-line word for display when it would not survive a shell as is. Words with
+/// control characters use bash's `$'…'` escapes, so a multi-line `python3 -c` script stays on
+/// the one `==PID==` line.
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c));
+    if plain {
+        return word.to_string();
+    }
+    if !word.chars().any(char::is_control) {
+        return format!("'{}'", word.replace('\'', r"'\''"));
+    }
+    let mut quoted = String::from("$'");
+    for c in word.chars() {
+        match c {
+            '\n' => quoted.push_str("\\n"),
+            '\t' => quoted.push_str("\\t"),
+            '\r' => quoted.push_str("\\r"),
+            '\\' => quoted.push_str("\\\\"),
+            '\'' => quoted.push_str("\\'"),
+            c if c.is_control() => quoted.push_str(&format!("\\x{:02x}", c as u32)),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('\'');
+    quoted
+}
+
+fn write_findings(out: &mut String, report: &Report, columns: &Columns) {
+    let active: Vec<&Finding> =
+        sorted_by_severity(report.findings.iter().filter(|f| f.suppressed_by.is_none()));
+    let suppressed: Vec<&Finding> =
+        sorted_by_severity(report.findings.iter().filter(|f| f.suppressed_by.is_some()));
+    out.push('\n');
+    match (active.len(), suppressed.len()) {
+        (0, 0) => {
+            out.push_str("FINDINGS: none\n");
+            return;
+        }
+        (n, 0) => {
+            let _ = writeln!(out, "FINDINGS ({n})");
+        }
+        (n, s) => {
+            let _ = writeln!(out, "FINDINGS ({n}, plus {s} suppressed)");
+        }
+    }
+    // A stack printed under one finding is referred to, not repeated, under the next ones.
+    let mut shown_stacks: Vec<StackIdentity<'_>> = Vec::new();
+    for finding in active {
+        out.push('\n');
+        write_finding(out, report, columns, finding, &mut shown_stacks);
+    }
+    for finding in suppressed {
+        out.push('\n');
+        write_suppressed_finding(out, report, columns, finding);
+    }
+}
+
+/// Most severe kind first (the enum's order is [`FindingKind::ALL`]'s); stable within a kind,
+/// so the library's order (by fd) is kept.
+fn sorted_by_severity<'a>(findings: impl Iterator<Item = &'a Finding>) -> Vec<&'a Finding> {
+    let mut list: Vec<&Finding> = findings.collect();
+    list.sort_by_key(|f| f.kind);
+    list
+}
+
+fn write_finding<'a>(
+    out: &mut String,
+    report: &'a Report,
+    columns: &Columns,
+    finding: &Finding,
+    shown_stacks: &mut Vec<StackIdentity<'a>>,
+) {
+    let _ = writeln!(out, "{}: {}", finding.kind.as_str(), finding.message);
+    if let Some(id) = finding.checkpoint {
+        match report.checkpoints.iter().find(|c| c.id == id) {
+            Some(checkpoint) => {
+                let _ = writeln!(
+                    out,
+                    "  since checkpoint {id}, set {} ago",
+                    duration(checkpoint.ago_s)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  since checkpoint {id}");
+            }
+        }
+    }
+    let (sockets, missing) = sockets_for(report, &finding.fds);
+    let suspects = |socket: &Socket| -> Vec<String> {
+        if finding.suspect_fds.contains(&socket.fd) {
+            vec!["likely leak".to_string()]
+        } else {
+            Vec::new()
+        }
+    };
+    for group in group_by_stack(sockets, GroupOrder::FirstSeen) {
+        let frames = if shown_stacks.contains(&group.identity) {
+            Frames::Above
+        } else {
+            shown_stacks.push(group.identity);
+            Frames::Full
+        };
+        write_group(out, columns, &group, "  ", frames, &suspects);
+    }
+    for fd in missing {
+        let _ = writeln!(out, "  fd {fd}: not among the sockets listed");
+    }
+    // The history shows whether the app keeps reconnecting without closing the old connection.
+    if let (FindingKind::DuplicateBackend, Some(backend)) = (finding.kind, &finding.backend) {
+        write_recently_closed(out, report, backend);
+    }
+}
+
+fn write_suppressed_finding(
+    out: &mut String,
+    report: &Report,
+    columns: &Columns,
+    finding: &Finding,
+) {
+    let rule = finding.suppressed_by.as_deref().unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{} [suppressed by {}]: {}",
+        finding.kind.as_str(),
+        shell_quote(rule),
+        finding.message
+    );
+    // Suppressed on purpose: one line per socket, no frames.
+    let (sockets, missing) = sockets_for(report, &finding.fds);
+    for socket in sockets {
+        let stack = match StackIdentity::of(socket) {
+            StackIdentity::Id(id) => vec![format!("stack {id}")],
+            _ => Vec::new(),
+        };
+        let _ = writeln!(out, "  {}", columns.socket_line(socket, &stack));
+    }
+    for fd in missing {
+        let _ = writeln!(out, "  fd {fd}: not among the sockets listed");
+    }
+}
+
+fn write_recently_closed(out: &mut String, report: &Report, backend: &str) {
+    let closed: Vec<_> = report
+        .recently_closed
+        .iter()
+        .filter(|c| c.peer.as_deref() == Some(backend))
+        .collect();
+    if closed.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  recently closed connections to {backend} ({}):",
+        closed.len()
+    );
+    for c in closed.iter().take(RECENTLY_CLOSED_SHOWN) {
+        let stack = match (c.stack_id, c.stack.is_empty()) {
+            (Some(id), true) => format!("stack {id}"),
+            (Some(id), false) => format!(
+                "stack {id} ({})",
+                short_description(&c.stack, SHORT_STACK_FRAMES)
+            ),
+            (None, false) => short_description(&c.stack, SHORT_STACK_FRAMES),
+            (None, true) => "no stack".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "    fd {}  closed {} ago after {} open, from {stack}",
+            c.fd,
+            duration(c.closed_ago_s),
+            duration(c.created_ago_s - c.closed_ago_s)
+        );
+    }
+    if closed.len() > RECENTLY_CLOSED_SHOWN {
+        let _ = writeln!(
+            out,
+            "    … and {} more (see the JSON report)",
+            closed.len() - RECENTLY_CLOSED_SHOWN
+        );
+    }
+}
+
+fn write_live_sockets(out: &mut String, report: &Report, columns: &Columns) {
+    out.push('\n');
+    if report.sockets.is_empty() {
+        out.push_str("LIVE SOCKETS: none\n");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "LIVE SOCKETS ({}), grouped by creating stack",
+        report.sockets.len()
+    );
+    for group in group_by_stack(report.sockets.iter().collect(), GroupOrder::LargestFirst) {
+        out.push('\n');
+        write_group(out, columns, &group, "", Frames::Full, &|_| Vec::new());
+    }
+}
+
+fn write_checkpoints(out: &mut String, report: &Report) {
+    if report.checkpoints.is_empty() {
+        return;
+    }
+    out.push_str("\nCHECKPOINTS\n");
+    for c in &report.checkpoints {
+        let _ = writeln!(
+            out,
+            "  checkpoint {} set {} ago: {} socket{} opened since then still open",
+            c.id,
+            duration(c.ago_s),
+            c.open_since,
+            plural(c.open_since)
+        );
+    }
+}
+
+fn write_suppressions(out: &mut String, report: &Report) {
+    if report.suppressions_used.is_empty() {
+        return;
+    }
+    out.push_str("\nSUPPRESSIONS USED\n");
+    for s in &report.suppressions_used {
+        let _ = writeln!(
+            out,
+            "  {} match{}: {}",
+            s.matched,
+            if s.matched == 1 { "" } else { "es" },
+            s.rule
+        );
+    }
+}
+
+fn write_notes(out: &mut String, report: &Report) {
+    if report.notes.is_empty() {
+        return;
+    }
+    out.push_str("\nNOTES\n");
+    for note in &report.notes {
+        let _ = writeln!(out, "  - {note}");
+    }
+}
+
+/// The sockets for `fds` (in the finding's order) and the fds the report has no socket for.
+fn sockets_for<'a>(report: &'a Report, fds: &[i32]) -> (Vec<&'a Socket>, Vec<i32>) {
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for &fd in fds {
+        match report.sockets.iter().find(|s| s.fd == fd) {
+            Some(socket) => found.push(socket),
+            None => missing.push(fd),
+        }
+    }
+    (found, missing)
+}
+
+/// Sockets sharing one creating stack.
+struct Group<'a> {
+    identity: StackIdentity<'a>,
+    sockets: Vec<&'a Socket>,
+}
+
+enum GroupOrder {
+    /// Order of first appearance (inside a finding: the finding's fd order).
+    FirstSeen,
+    /// Most sockets first, then lowest first fd; stackless groups last.
+    LargestFirst,
+}
+
+fn group_by_stack<'a>(sockets: Vec<&'a Socket>, order: GroupOrder) -> Vec<Group<'a>> {
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    for socket in sockets {
+        let identity = StackIdentity::of(socket);
+        match groups.iter_mut().find(|g| g.identity == identity) {
+            Some(group) => group.sockets.push(socket),
+            None => groups.push(Group {
+                identity,
+                sockets: vec![socket],
+            }),
+        }
+    }
+    if let GroupOrder::LargestFirst = order {
+        groups.sort_by_key(|g| {
+            let stackless_rank = match g.identity {
+                StackIdentity::None(Origin::Preexisting) => 1,
+                StackIdentity::None(Origin::Inherited) => 2,
+                StackIdentity::None(Origin::Created) => 3,
+                _ => 0,
+            };
+            let first_fd = g.sockets.iter().map(|s| s.fd).min().unwrap_or(i32::MAX);
+            (stackless_rank, std::cmp::Reverse(g.sockets.len()), first_fd)
+        });
+    }
+    groups
+}
+
+/// Whether a group prints its frames or refers to an earlier printing of the same stack.
+#[derive(Clone, Copy)]
+enum Frames {
+    Full,
+    Above,
+}
+
+fn write_group(
+    out: &mut String,
+    columns: &Columns,
+    group: &Group<'_>,
+    indent: &str,
+    frames: Frames,
+    tags_for: &dyn Fn(&Socket) -> Vec<String>,
+) {
+    let n = group.sockets.len() as u64;
+    let what = format!("{n} socket{}", plural(n));
+    let _ = match group.identity {
+        StackIdentity::Id(id) => writeln!(out, "{indent}{what} created from stack {id}:"),
+        StackIdentity::Frames(_) => writeln!(out, "{indent}{what} created from:"),
+        StackIdentity::None(Origin::Preexisting) => {
+            writeln!(
+                out,
+                "{indent}{what} open before fdguard was loaded (no stack):"
+            )
+        }
+        StackIdentity::None(Origin::Inherited) => {
+            writeln!(
+                out,
+                "{indent}{what} inherited from the parent process (no stack):"
+            )
+        }
+        StackIdentity::None(Origin::Created) => {
+            writeln!(out, "{indent}{what} with no recorded stack:")
+        }
+    };
+    if let (false, Frames::Above) = (group.identity.is_none(), frames) {
+        let _ = writeln!(out, "{indent}    (frames shown above)");
+    } else if !group.identity.is_none() {
+        let frames = &group.sockets[0].stack;
+        if frames.is_empty() {
+            let _ = writeln!(out, "{indent}    (no frames recorded)");
+        }
+        for (index, frame) in frames.iter().enumerate() {
+            let _ = writeln!(out, "{indent}    {}", frame_line(index, frame, true));
+        }
+    }
+    for socket in &group.sockets {
+        let _ = writeln!(
+            out,
+            "{indent}  {}",
+            columns.socket_line(socket, &tags_for(socket))
+        );
+    }
+}
+
+/// Column widths, measured over every socket of the report so all socket lines align.
+struct Columns {
+    fd: usize,
+    family: usize,
+    sock_type: usize,
+    role: usize,
+    endpoints: usize,
+    state: usize,
+    age: usize,
+}
+
+impl Columns {
+    fn measure(sockets: &[Socket]) -> Columns {
+        let width = |f: &dyn Fn(&Socket) -> usize| sockets.iter().map(f).max().unwrap_or(0);
+        Columns {
+            fd: width(&|s| s.fd.to_string().len()),
+            family: width(&|s| s.family.len()),
+            sock_type: width(&|s| s.sock_type.len()),
+            role: width(&|s| s.role.as_str().len()),
+            endpoints: width(&|s| endpoints(s).chars().count()),
+            state: width(&|s| state(s).len()),
+            age: width(&|s| age(s).len()),
+        }
+    }
+
+    /// `fd 7   inet stream client  10.0.0.5:41876 -> 10.0.0.7:50051  CLOSE_WAIT  age 42.0s
+    /// thread 4251 (grpc_global_tim)  [peer closed 30.5s ago]`.
+    fn socket_line(&self, socket: &Socket, extra_tags: &[String]) -> String {
+        let mut line = format!(
+            "fd {:<fd$}  {:<family$}  {:<sock_type$}  {:<role$}  {}  {:<state$}  {:<age$}",
+            socket.fd,
+            socket.family,
+            socket.sock_type,
+            socket.role.as_str(),
+            pad(&endpoints(socket), self.endpoints),
+            state(socket),
+            age(socket),
+            fd = self.fd,
+            family = self.family,
+            sock_type = self.sock_type,
+            role = self.role,
+            state = self.state,
+            age = self.age,
+        );
+        if let Some(thread) = &socket.thread {
+            let _ = write!(line, "  thread {} ({})", thread.tid, thread.name);
+        }
+        let tags: Vec<String> = extra_tags.iter().cloned().chain(tags(socket)).collect();
+        if !tags.is_empty() {
+            line.push_str("  ");
+            let bracketed: Vec<String> = tags.iter().map(|t| format!("[{t}]")).collect();
+            line.push_str(&bracketed.join(" "));
+        }
+        line.trim_end().to_string()
+    }
+}
+
+/// Left-aligns by characters (the arrow-free endpoints are ASCII, but peers may be unix paths
+/// with any characters).
+fn pad(text: &str, width: usize) -> String {
+    let len = text.chars().count();
+    format!("{text}{}", " ".repeat(width.saturating_sub(len)))
+}
+
+/// Local and peer address, with the direction of the connection.
+fn endpoints(socket: &Socket) -> String {
+    let local = socket.local.as_deref();
+    let peer = socket.peer.as_deref();
+    // An unknown local address (unnamed unix socket, failed connect) is left out, not `?`.
+    let arrow = |arrow: &str| match local {
+        Some(local) => format!("{local} {arrow} {}", peer.unwrap_or("?")),
+        None => format!("{arrow} {}", peer.unwrap_or("?")),
+    };
+    match socket.role {
+        Role::Client => arrow("->"),
+        Role::Accepted => arrow("<-"),
+        Role::Listener => format!("listening on {}", local.unwrap_or("?")),
+        Role::Connected => arrow("<->"),
+        Role::Pair => match peer {
+            Some(peer) => format!("socketpair <-> {peer}"),
+            None => "socketpair".to_string(),
+        },
+        Role::Unconnected => match local {
+            Some(local) => format!("bound to {local}"),
+            None => "-".to_string(),
+        },
+    }
+}
+
+fn state(socket: &Socket) -> &str {
+    socket.tcp_state.as_deref().unwrap_or("-")
+}
+
+fn age(socket: &Socket) -> String {
+    format!("age {}", duration(socket.age_s))
+}
+
+/// What else is worth knowing about one socket, as short bracketed tags.
+fn tags(socket: &Socket) -> Vec<String> {
+    let mut tags = Vec::new();
+    if let Some(connect) = &socket.connect {
+        // EINPROGRESS is how every non-blocking connect starts (gRPC's do): not worth a tag.
+        if connect.result != "ok" && connect.result != "EINPROGRESS" {
+            tags.push(format!("connect {}", connect.result));
+        }
+    }
+    if let Some(ago) = socket.peer_closed_s {
+        tags.push(format!("peer closed {} ago", duration(ago)));
+    }
+    if let Some(shutdown) = &socket.shutdown {
+        tags.push(format!(
+            "shutdown {} {} ago",
+            shutdown.how,
+            duration(shutdown.ago_s)
+        ));
+    }
+    if let Some(original) = socket.dup_of {
+        tags.push(format!("dup of {original}"));
+    }
+    if let Some(label) = &socket.label {
+        tags.push(format!("label {label:?}"));
+    }
+    if socket.origin == Origin::Inherited {
+        tags.push("inherited across fork".to_string());
+    }
+    tags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    fn empty_report() -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: "fdguard 0.1.0".to_string(),
+            pid: 7,
+            program: "/bin/x".to_string(),
+            cmdline: vec![],
+            trigger: Trigger::Exit,
+            seq: 1,
+            time_unix_ms: 0,
+            uptime_s: 1.0,
+            fd_budget: FdBudget {
+                open_fds: 4,
+                limit_soft: 1024,
+                limit_hard: 4096,
+                sockets_open: 0,
+                sockets_tracked: 0,
+            },
+            sockets: vec![],
+            findings: vec![],
+            recently_closed: vec![],
+            suppressions_used: vec![],
+            checkpoints: vec![],
+            notes: vec![],
+            summary: Summary::default(),
+        }
+    }
+
+    #[test]
+    fn empty_report_is_short_and_explicit() {
+        let text = render(&empty_report());
+        assert_eq!(
+            text,
+            "==7==fdguard 0.1.0: socket report #1 (trigger: exit) at 1970-01-01 00:00:00 UTC\n\
+             ==7==program /bin/x, pid 7, up 1.0s\n\
+             ==7==fd budget: 4 of 1024 fds open (hard limit 4096); 0 sockets, 0 tracked\n\
+             \n\
+             FINDINGS: none\n\
+             \n\
+             LIVE SOCKETS: none\n\
+             \n\
+             SUMMARY: fdguard: 0 live sockets from 0 stacks; no findings\n"
+        );
+    }
+
+    #[test]
+    fn budget_warning_and_unlimited() {
+        let mut report = empty_report();
+        report.fd_budget.open_fds = 900;
+        assert!(render(&report).contains("==7==WARNING: 87% of the fd limit is in use"));
+        report.fd_budget.limit_soft = u64::MAX;
+        report.fd_budget.limit_hard = u64::MAX;
+        let text = render(&report);
+        assert!(text.contains("900 of unlimited fds open (hard limit unlimited)"));
+        assert!(!text.contains("WARNING"));
+    }
+
+    #[test]
+    fn summary_counts_unknown_kinds_and_suppressed() {
+        let mut report = empty_report();
+        report
+            .summary
+            .findings
+            .insert("open_at_exit".to_string(), 2);
+        report.summary.findings.insert("peer_closed".to_string(), 1);
+        report
+            .summary
+            .findings
+            .insert("from_the_future".to_string(), 3);
+        report
+            .summary
+            .findings
+            .insert("duplicate_backend".to_string(), 0);
+        report.summary.suppressed = 4;
+        assert_eq!(
+            summary_line(&report),
+            "SUMMARY: fdguard: 0 live sockets from 0 stacks; findings: 1 peer_closed, \
+             2 open_at_exit, 3 from_the_future (4 suppressed)"
+        );
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("--target=a:1"), "--target=a:1");
+        assert_eq!(shell_quote("two words"), "'two words'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a\nb 'c'\\"), r"$'a\nb \'c\'\\'");
+    }
+}
