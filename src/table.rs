@@ -247,6 +247,24 @@ pub fn peek_next_socket_id() -> u64 {
 
 /// Publishes `record` for `record.fd` (creation path: after the real call succeeded).
 pub fn publish(_guard: &crate::guard::Guard, record: &SocketRecord) -> bool {
+    publish_record(record)
+}
+
+/// Publishes a copy of `old`'s record at `new` (dup family, after the real call). Returns
+/// false when `old` is not tracked. Async-signal-safe and callable without the guard: atomics
+/// only, plus one `mmap` when `new`'s chunk does not exist yet (see `events::duplicated`).
+pub fn publish_dup(old: i32, new: i32) -> bool {
+    let Some(source) = get(old) else {
+        return false;
+    };
+    publish_record(&SocketRecord {
+        fd: new,
+        dup_of: old,
+        ..source
+    })
+}
+
+fn publish_record(record: &SocketRecord) -> bool {
     let Some(slot) = slot_or_map(record.fd) else {
         DROPPED.fetch_add(1, Ordering::Relaxed);
         return false;
@@ -395,6 +413,33 @@ pub fn for_each_live(mut each: impl FnMut(SocketRecord)) {
     }
 }
 
+/// Visits live records with `fd >= start`, in fd order, until `each` returns false. Returns
+/// the fd to resume from next time (`None`: the end of the table was reached).
+pub fn visit_live_from(start: i32, mut each: impl FnMut(SocketRecord) -> bool) -> Option<i32> {
+    let start = start.max(0) as usize;
+    let end = CHUNKS_END.load(Ordering::Acquire);
+    for index in start / CHUNK_SLOTS..end {
+        let Some(c) = chunk(index) else { continue };
+        let first = if index == start / CHUNK_SLOTS {
+            start % CHUNK_SLOTS
+        } else {
+            0
+        };
+        for (i, slot) in c.slots.iter().enumerate().skip(first) {
+            if slot.live.load(Ordering::Relaxed) == LIVE_EMPTY {
+                continue;
+            }
+            let fd = (index * CHUNK_SLOTS + i) as i32;
+            if let Some(record) = slot.read(fd) {
+                if !each(record) {
+                    return Some(fd);
+                }
+            }
+        }
+    }
+    None
+}
+
 /// Number of live, not ignored records.
 pub fn count_live() -> u64 {
     let mut n = 0;
@@ -465,6 +510,32 @@ mod tests {
             assert!(get(fd).is_none());
         }
         assert!(!publish(&guard, &record(MAX_TRACKED_FD as i32)));
+    }
+
+    #[test]
+    fn visiting_resumes_where_it_stopped() {
+        let guard = crate::guard::Guard::enter_even_if_inactive().unwrap();
+        for fd in [5000, 5001, 6500, 7000] {
+            publish(&guard, &record(fd));
+        }
+        let mut seen = Vec::new();
+        let resume = visit_live_from(5000, |r| {
+            seen.push(r.fd);
+            seen.len() < 2
+        });
+        assert_eq!(
+            (seen.as_slice(), resume),
+            ([5000, 5001].as_slice(), Some(5001))
+        );
+        let mut rest = Vec::new();
+        visit_live_from(5002, |r| {
+            if r.fd >= 5000 && r.fd < 8000 {
+                rest.push(r.fd);
+            }
+            true
+        });
+        assert_eq!(rest, vec![6500, 7000]);
+        retire_range(5000, 7000);
     }
 
     #[test]
