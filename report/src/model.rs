@@ -262,6 +262,10 @@ pub enum FindingKind {
     DuplicateBackend,
     /// Still open when the process exited.
     OpenAtExit,
+    /// A kind added by a later fdguard that this reader does not know. Reports stay readable
+    /// across versions (the schema only ever adds); such findings sort last.
+    #[serde(other)]
+    Unknown,
 }
 
 impl FindingKind {
@@ -282,6 +286,7 @@ impl FindingKind {
             FindingKind::SinceCheckpoint => "since_checkpoint",
             FindingKind::DuplicateBackend => "duplicate_backend",
             FindingKind::OpenAtExit => "open_at_exit",
+            FindingKind::Unknown => "unknown",
         }
     }
 

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{fixture, load};
+use fdguard_report::FindingKind;
 use fdguard_report::{Report, SCHEMA_VERSION};
 use serde_json::Value;
 
@@ -67,6 +68,18 @@ fn unknown_fields_are_ignored() {
     value["summary"]["since_start"] = 12.into();
     let parsed: Report = serde_json::from_value(value).expect("unknown fields must be ignored");
     assert_eq!(parsed, load("grpc_client.json"));
+}
+
+#[test]
+fn a_finding_kind_from_a_later_version_still_parses_and_renders() {
+    let text = std::fs::read_to_string(fixture("grpc_client.json")).unwrap();
+    let mut value: Value = serde_json::from_str(&text).unwrap();
+    value["findings"][0]["kind"] = "half_open_forever".into();
+    let parsed: Report =
+        serde_json::from_value(value).expect("unknown kinds must not break readers");
+    assert_eq!(parsed.findings[0].kind, FindingKind::Unknown);
+    let rendered = fdguard_report::text::render(&parsed);
+    assert!(rendered.contains("unknown"), "{rendered}");
 }
 
 #[test]
