@@ -75,14 +75,17 @@ impl Default for Config {
     }
 }
 
-/// One documented variable (the README table is generated from the same words).
+/// One documented variable.
+#[cfg_attr(not(test), allow(dead_code))]
 pub struct Variable {
     pub name: &'static str,
     pub default: &'static str,
     pub doc: &'static str,
 }
 
-/// Every variable fdguard reads.
+/// Every variable fdguard reads. The README's table must list each with this default (a unit
+/// test checks it), so the documentation cannot drift from the code.
+#[cfg_attr(not(test), allow(dead_code))]
 pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "FDGUARD_REPORT",
@@ -116,7 +119,7 @@ pub const VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "FDGUARD_SUPPRESSIONS",
-        default: "(none)",
+        default: "none",
         doc: "suppressions file: `leak:<pattern>` on function, module or file, `dup:<backend pattern>`; `*` wildcards, `#` comments",
     },
     Variable {
@@ -300,8 +303,10 @@ pub fn parse_signal(s: &str) -> Option<Option<i32>> {
         "PWR" => libc::SIGPWR,
         "QUIT" => libc::SIGQUIT,
         _ => {
-            let rt = name.strip_prefix("RTMIN+")?.parse::<i32>().ok()?;
-            let sig = libc::SIGRTMIN() + rt;
+            // Unsigned: "RTMIN+-23" would otherwise name SIGSEGV (or SIGKILL, SIGBUS, …), which
+            // the exclusions above keep out by number (tests/reliability_input.rs).
+            let rt = name.strip_prefix("RTMIN+")?.parse::<u8>().ok()?;
+            let sig = libc::SIGRTMIN() + i32::from(rt);
             if sig > libc::SIGRTMAX() {
                 return None;
             }
@@ -355,6 +360,31 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         parse(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn the_readme_lists_every_variable_with_its_default() {
+        let readme = include_str!("../README.md");
+        for v in VARIABLES {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", v.name)))
+                .unwrap_or_else(|| panic!("README has no row for {}", v.name));
+            let default = v.default.trim_matches('`');
+            assert!(
+                row.contains(default),
+                "README row for {} lacks the default {default}: {row}",
+                v.name
+            );
+        }
+        // And nothing in the README's table that the code does not read.
+        for line in readme.lines().filter(|l| l.starts_with("| `FDGUARD_")) {
+            let name = line.split('`').nth(1).unwrap();
+            assert!(
+                VARIABLES.iter().any(|v| v.name == name),
+                "README documents unknown {name}"
+            );
+        }
     }
 
     #[test]

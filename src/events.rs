@@ -197,23 +197,25 @@ pub fn shut_down(fd: i32, how: i32) {
 /// `new` now refers to the same open socket as `old` (dup, dup2, dup3, F_DUPFD*). Runs after
 /// the real call: the number `new` stays occupied throughout, so no other socket can be
 /// given it in between.
+///
+/// Async-signal-safe and, like the close path, independent of the reentrancy guard: hosts
+/// call dup2() from signal handlers, and the handler may interrupt this very thread inside
+/// fdguard's own bookkeeping (where the guard is held). Skipping the update then would leave
+/// `new` untracked, or still described as the socket dup2 just replaced
+/// (tests/reliability_signals.rs lost 45% of such dups). Retiring `new` and copying `old`'s
+/// record are atomic stores (at worst one mmap for a fresh table chunk); only starting the
+/// reporter thread needs the guard, and `old` being tracked means it was started already.
 pub fn duplicated(old: i32, new: i32) {
-    if old == new {
+    if old == new || !close_path_enabled() {
         return;
     }
-    guard::bookkeeping(|g| {
+    let copied = guard::catch_quietly(|| {
         table::retire(new);
-        if let Some(source) = table::get(old) {
-            let copy = SocketRecord {
-                fd: new,
-                dup_of: old,
-                origin: source.origin,
-                ..source
-            };
-            table::publish(g, &copy);
-            trigger::socket_appeared(g);
-        }
+        table::publish_dup(old, new)
     });
+    if copied == Some(true) {
+        guard::bookkeeping(trigger::socket_appeared);
+    }
 }
 
 /// True when the close path may touch the table: fdguard active and not a vfork child. Unlike

@@ -24,6 +24,9 @@ struct Entry {
 }
 
 impl Entry {
+    // A const is the only way to initialise the static array below; each use is a fresh value,
+    // which is exactly what we want here.
+    #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY: Entry = Entry {
         seq: AtomicU32::new(0),
         fd: AtomicU32::new(0),

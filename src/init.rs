@@ -19,6 +19,37 @@ pub fn suppressions() -> Option<&'static [Rule]> {
     SUPPRESSIONS.get().map(Vec::as_slice)
 }
 
+/// Largest suppressions file read (a real one is a few hundred bytes).
+const SUPPRESSIONS_MAX_BYTES: u64 = 1 << 20;
+
+/// Reads the suppressions file without ever exhausting the host at load: at most
+/// [`SUPPRESSIONS_MAX_BYTES`] (/dev/zero never ends), opened non-blocking (opening a FIFO that
+/// has no writer would wait forever; a terminal read would too). A pipe or FIFO is then read
+/// blocking, to its end, as `FDGUARD_SUPPRESSIONS=<(cat rules)` needs: without a writer that
+/// end comes at once. /dev/null reads as empty.
+fn read_suppressions(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    use std::os::unix::io::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    if file.metadata().is_ok_and(|m| m.file_type().is_fifo()) {
+        // SAFETY: F_SETFL takes an int argument; the fd is open (we own `file`).
+        unsafe { real::fcntl(file.as_raw_fd(), libc::F_SETFL, 0, false) };
+    }
+    let mut bytes = Vec::new();
+    file.take(SUPPRESSIONS_MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > SUPPRESSIONS_MAX_BYTES {
+        return Err(format!("larger than {SUPPRESSIONS_MAX_BYTES} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
+}
+
 // Not in unit tests: the test binary must not install hooks, handlers or a panic hook.
 #[cfg(not(test))]
 #[used]
@@ -39,7 +70,22 @@ fn load() {
     clock::mark_loaded();
     log::remember_stderr();
     events::refresh_pid();
-    let (cfg, warnings) = config::parse(|name| std::env::var(name).ok());
+    // A value that is not UTF-8 gets its line here and the default (never a lossy copy: for
+    // FDGUARD_REPORT that would be a different path).
+    let not_utf8 = std::cell::RefCell::new(Vec::new());
+    let (cfg, warnings) = config::parse(|name| match std::env::var(name) {
+        Ok(value) => Some(value),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            not_utf8.borrow_mut().push(name.to_string());
+            None
+        }
+        Err(std::env::VarError::NotPresent) => None,
+    });
+    let mut not_utf8 = not_utf8.into_inner();
+    not_utf8.dedup();
+    for name in &not_utf8 {
+        log::line(&["fdguard: ", name, " is not valid UTF-8; using the default"]);
+    }
     for w in &warnings {
         log::line(&[w]);
     }
@@ -59,11 +105,17 @@ fn load() {
         }
     }
     if let Some(path) = &cfg.suppressions {
-        match std::fs::read_to_string(path) {
+        match read_suppressions(path) {
             Ok(text) => {
                 let (rules, problems) = suppress::parse(&text);
-                for p in &problems {
-                    log::line(&[p]);
+                // One line however bad the file is (a binary file would give thousands).
+                if let Some(first) = problems.first() {
+                    let more = match problems.len() {
+                        1 => String::new(),
+                        n => format!(" (and {} more such lines)", n - 1),
+                    };
+                    let first = first.strip_prefix("fdguard: ").unwrap_or(first);
+                    log::line(&["fdguard: FDGUARD_SUPPRESSIONS: ", first, &more]);
                 }
                 let _ = SUPPRESSIONS.set(rules);
             }
@@ -71,7 +123,7 @@ fn load() {
                 "fdguard: FDGUARD_SUPPRESSIONS=",
                 &path.to_string_lossy(),
                 ": ",
-                &e.to_string(),
+                &e,
                 "; continuing without suppressions",
             ]),
         }

@@ -7,9 +7,18 @@
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+/// The user was told that configured reports go to stderr instead (at load by
+/// [`check_directory`], or at the first failed write): later failures stay quiet, so a bad
+/// FDGUARD_REPORT costs one stderr line, not one per report.
+static FALLBACK_TOLD: AtomicBool = AtomicBool::new(false);
+
+/// True the first time it is called after no fallback message was printed yet.
+pub fn first_fallback_message() -> bool {
+    !FALLBACK_TOLD.swap(true, Ordering::Relaxed)
+}
 
 fn errno_text(err: i32) -> String {
     std::io::Error::from_raw_os_error(err).to_string()
@@ -102,6 +111,7 @@ pub fn check_directory(path: &str) -> Result<(), String> {
         .map_err(|_| "the path contains a NUL byte".to_string())?;
     // SAFETY: valid C string.
     if unsafe { libc::access(c_dir.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        FALLBACK_TOLD.store(true, Ordering::Relaxed);
         return Err(format!(
             "directory {} is not writable: {}",
             dir.display(),

@@ -127,8 +127,8 @@ pub unsafe fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     match load!(SOCKET, SocketFn) {
         // SAFETY: forwarded with the caller's arguments.
         Some(f) => unsafe { f(domain, ty, protocol) },
-        // SAFETY: raw syscall with the same arguments and errno contract.
         None => {
+            // SAFETY: raw syscall with the same arguments and errno contract.
             raw_syscall_result(unsafe { libc::syscall(libc::SYS_socket, domain, ty, protocol) })
         }
     }
@@ -175,8 +175,8 @@ pub unsafe fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags
     match load!(ACCEPT4, Accept4Fn) {
         // SAFETY: forwarded with the caller's arguments.
         Some(f) => unsafe { f(fd, addr, len, flags) },
-        // SAFETY: raw syscall with the same arguments and errno contract.
         None => {
+            // SAFETY: raw syscall with the same arguments and errno contract.
             raw_syscall_result(unsafe { libc::syscall(libc::SYS_accept4, fd, addr, len, flags) })
         }
     }
@@ -219,8 +219,8 @@ pub fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     match load!(CLOSE_RANGE, CloseRangeFn) {
         // SAFETY: close_range has no memory-safety preconditions.
         Some(f) => unsafe { f(first, last, flags) },
-        // SAFETY: raw syscall with the same arguments and errno contract.
         None => {
+            // SAFETY: raw syscall with the same arguments and errno contract.
             raw_syscall_result(unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) })
         }
     }

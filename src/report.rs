@@ -17,11 +17,17 @@ use fdguard_report::{
 use once_cell::sync::Lazy;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 /// One report at a time. A try-lock with a bounded wait: never hang the host.
 static BUSY: AtomicBool = AtomicBool::new(false);
+/// The process is exiting: signal reports that have not started yet are dropped (see
+/// [`stop_signal_reports`]).
+static EXITING: AtomicBool = AtomicBool::new(false);
+/// Bumped as a report is built and written, so an exiting thread waiting for the `fdguard`
+/// thread can tell a slow report from a blocked one (`trigger::exit_report_on_thread`).
+static PROGRESS: AtomicU64 = AtomicU64::new(0);
 
 /// Checkpoints: (id, first socket_id after it, monotonic ns).
 static CHECKPOINTS: Lazy<Mutex<Vec<(u64, u64, u64)>>> = Lazy::new(|| Mutex::new(Vec::new()));
@@ -51,17 +57,49 @@ impl Drop for Busy {
     }
 }
 
+/// The process is about to exit: from now on signal reports are dropped instead of started.
+/// exit_group would cut a report off half written, leaving its temp file behind (or half a text
+/// report on stderr). Async-signal-safe.
+pub fn stop_signal_reports() {
+    EXITING.store(true, Ordering::SeqCst);
+}
+
+/// Waits (at most 5 s, like [`Busy`]) until no report is being written. Async-signal-safe.
+pub fn wait_until_idle() {
+    std::sync::atomic::fence(Ordering::SeqCst);
+    for _ in 0..5000 {
+        if !BUSY.load(Ordering::SeqCst) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// A counter that moves while a report is being built or written.
+pub fn progress() -> u64 {
+    PROGRESS.load(Ordering::Relaxed)
+}
+
 /// Fork child: a report in progress in the parent cannot finish here.
 pub fn after_fork_in_child() {
+    EXITING.store(false, Ordering::SeqCst);
     if BUSY.swap(false, Ordering::AcqRel) {
         crate::symbolize::disable_dwarf();
     }
 }
 
-/// Sets a checkpoint; returns its id.
+/// Checkpoints kept (24 bytes each): the most recent ones, so an app that checkpoints per
+/// request cannot grow memory without bound; older ids then answer "no such checkpoint".
+pub const MAX_CHECKPOINTS: usize = 4096;
+static NEXT_CHECKPOINT: AtomicU64 = AtomicU64::new(1);
+
+/// Sets a checkpoint; returns its id (1, 2, 3, … never reused).
 pub fn checkpoint() -> u64 {
     let mut list = CHECKPOINTS.lock().unwrap_or_else(|e| e.into_inner());
-    let id = list.len() as u64 + 1;
+    let id = NEXT_CHECKPOINT.fetch_add(1, Ordering::Relaxed);
+    if list.len() >= MAX_CHECKPOINTS {
+        list.remove(0);
+    }
     list.push((id, table::peek_next_socket_id(), clock::now_ns()));
     id
 }
@@ -86,6 +124,38 @@ pub fn set_label(fd: i32, label: Option<String>) -> bool {
         }
     }
     true
+}
+
+/// The sockets opened since checkpoint `id` and still open, counted as a report counts them
+/// (created by this process's hooks, not untracked, still a socket): one fd per socket, the
+/// lowest when it was duplicated, in fd order. `None` when there is no such checkpoint.
+pub fn open_since(id: u64) -> Option<Vec<i32>> {
+    let first = checkpoint_threshold(id)?;
+    let mut seen = BTreeSet::new();
+    let mut fds = Vec::new();
+    table::for_each_live(|r| {
+        if r.socket_id >= first
+            && r.origin == RecordOrigin::Created
+            && !r.ignored
+            && still_a_socket(r.fd)
+            && seen.insert(r.socket_id)
+        {
+            fds.push(r.fd);
+        }
+    });
+    Some(fds)
+}
+
+/// Live tracked socket fds, counted as a report's `live_sockets` (not untracked, still a
+/// socket).
+pub fn live_count() -> u64 {
+    let mut n = 0;
+    table::for_each_live(|r| {
+        if !r.ignored && still_a_socket(r.fd) {
+            n += 1;
+        }
+    });
+    n
 }
 
 fn tcp_state_name(state: u8) -> &'static str {
@@ -129,7 +199,7 @@ pub fn tcp_state(record: &SocketRecord) -> Option<&'static str> {
 
 /// The fd still refers to a socket (not closed behind our back by an untracked path such as
 /// glibc's fclose, nor reused by a file).
-fn still_a_socket(fd: i32) -> bool {
+pub fn still_a_socket(fd: i32) -> bool {
     // SAFETY: zeroed stat is a valid out-buffer; fstat on any number is safe.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
@@ -227,6 +297,7 @@ pub fn build(trigger: Trigger) -> Report {
     let mut stacks: BTreeMap<u32, Vec<fdguard_report::Frame>> = BTreeMap::new();
     let mut sockets = Vec::with_capacity(records.len());
     for r in &records {
+        PROGRESS.fetch_add(1, Ordering::Relaxed);
         let state = tcp_state(r);
         // The watcher may not have run yet: note the first sighting of a finished peer now, so
         // the next report can measure how long it has been.
@@ -409,14 +480,34 @@ pub enum Destination<'a> {
 }
 
 /// Builds and writes one report. Returns the number of findings that gate the exit code, or
-/// the error text when it could not be written where asked (it then went to stderr).
+/// the error text when it could not be written where asked (with the fallback, it then went to
+/// stderr; [`LAST_GATING`] still has its count).
 pub fn write(
     trigger: Trigger,
     destination: Destination<'_>,
     format: Format,
 ) -> Result<usize, String> {
+    write_with(trigger, destination, format, true)
+}
+
+/// Like [`write`]; with `fallback_to_stderr` false a failed write is only returned, not
+/// redirected to stderr (the C API's explicit path or fd: the caller gets an error code).
+pub fn write_with(
+    trigger: Trigger,
+    destination: Destination<'_>,
+    format: Format,
+    fallback_to_stderr: bool,
+) -> Result<usize, String> {
     let _busy = Busy::acquire();
+    // Pairs with the fence in `wait_until_idle`: either the exiting thread sees us busy and
+    // waits, or we see EXITING here.
+    std::sync::atomic::fence(Ordering::SeqCst);
+    if trigger == Trigger::Signal && EXITING.load(Ordering::SeqCst) {
+        return Ok(0);
+    }
+    PROGRESS.fetch_add(1, Ordering::Relaxed);
     let report = build(trigger);
+    PROGRESS.fetch_add(1, Ordering::Relaxed);
     let gating = report
         .findings
         .iter()
@@ -430,7 +521,10 @@ pub fn write(
             )
         })
         .count();
+    LAST_GATING.store(gating, Ordering::Relaxed);
     let bytes = render(&report, format);
+    PROGRESS.fetch_add(1, Ordering::Relaxed);
+    let configured = matches!(destination, Destination::Configured);
     let result = match destination {
         Destination::Fd(fd) => crate::output::write_all_fd(fd, &bytes)
             .map_err(|e| std::io::Error::from_raw_os_error(e).to_string()),
@@ -455,18 +549,35 @@ pub fn write(
     };
     match result {
         Ok(()) => Ok(gating),
-        Err(why) => {
-            crate::log::line(&["fdguard: ", &why, "; writing the report to stderr instead"]);
+        Err(why) if fallback_to_stderr => {
+            // A bad FDGUARD_REPORT is reported once (at load or at the first failure), not
+            // once per report.
+            if !configured {
+                crate::log::line(&["fdguard: ", &why, "; writing the report to stderr instead"]);
+            } else if crate::output::first_fallback_message() {
+                crate::log::line(&[
+                    "fdguard: FDGUARD_REPORT: ",
+                    &why,
+                    "; writing reports to stderr instead",
+                ]);
+            }
             crate::log::write_stderr(&bytes);
             Err(why)
         }
+        Err(why) => Err(why),
     }
 }
 
 /// Writes a report to the configured place in the configured format.
 pub fn write_configured(trigger: Trigger) -> usize {
-    write(trigger, Destination::Configured, config::get().format).unwrap_or_else(|_| 0)
+    // A report that could not go to its file went to stderr: its findings still count, so
+    // FDGUARD_EXITCODE applies either way.
+    write(trigger, Destination::Configured, config::get().format)
+        .unwrap_or_else(|_| LAST_GATING.load(Ordering::Relaxed))
 }
+
+/// Gating findings of the last report built by [`write_with`].
+static LAST_GATING: AtomicUsize = AtomicUsize::new(0);
 
 /// The report signal arrived: answer an `fdguard report` request if one is waiting, otherwise
 /// write to the configured place.

@@ -79,14 +79,22 @@ impl Symbolizer {
             return f.clone();
         }
         let base = {
-            let mut frame = Frame { ip: format!("{ip:#x}"), ..Frame::default() };
+            let mut frame = Frame {
+                ip: format!("{ip:#x}"),
+                ..Frame::default()
+            };
             if let Some(m) = dladdr(ip) {
-                let path = if m.path.is_empty() { self.exe() } else { m.path.clone() };
+                let path = if m.path.is_empty() {
+                    self.exe()
+                } else {
+                    m.path.clone()
+                };
                 frame.module = Some(path);
                 frame.module_offset = Some(format!("{:#x}", ip.wrapping_sub(m.base)));
                 if let Some((name, addr)) = m.symbol {
                     // Nearest exported symbol: the only name a stripped module can give.
-                    frame.function = Some(format!("{}+{:#x}", demangle(&name), ip.wrapping_sub(addr)));
+                    frame.function =
+                        Some(format!("{}+{:#x}", demangle(&name), ip.wrapping_sub(addr)));
                 }
             }
             frame

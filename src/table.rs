@@ -344,10 +344,19 @@ pub fn set_peer_closed(fd: i32, socket_id: u64, when_ns: u64) {
     }
     if when_ns == 0 {
         slot.peer_closed_ns.store(0, Ordering::Relaxed);
-    } else {
+    } else if slot
+        .peer_closed_ns
+        .compare_exchange(0, when_ns, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
+        && (slot.socket_id.load(Ordering::Acquire) != socket_id
+            || slot.live.load(Ordering::Relaxed) == LIVE_EMPTY)
+    {
+        // The number was closed and reused between the check above and the store: the mark
+        // landed on the new socket's fresh record, which would become a false peer_closed
+        // finding. Take it back (only if it is still ours).
         let _ =
             slot.peer_closed_ns
-                .compare_exchange(0, when_ns, Ordering::AcqRel, Ordering::Relaxed);
+                .compare_exchange(when_ns, 0, Ordering::AcqRel, Ordering::Relaxed);
     }
 }
 
@@ -363,10 +372,11 @@ pub fn retire(fd: i32) {
 }
 
 fn retire_slot(fd: i32, slot: &Slot) {
-    if let Some(record) = slot.read(fd) {
-        if record.role == Role::Client && record.peer.len > 0 && !record.ignored {
-            crate::history::push(&record, crate::clock::now_ns());
-        }
+    if let Some(record) = slot
+        .read(fd)
+        .filter(|r| r.role == Role::Client && r.peer.len > 0 && !r.ignored)
+    {
+        crate::history::push(&record, crate::clock::now_ns());
     }
     slot.begin_write();
     slot.live.store(LIVE_EMPTY, Ordering::Relaxed);
@@ -430,25 +440,14 @@ pub fn visit_live_from(start: i32, mut each: impl FnMut(SocketRecord) -> bool) -
                 continue;
             }
             let fd = (index * CHUNK_SLOTS + i) as i32;
-            if let Some(record) = slot.read(fd) {
-                if !each(record) {
-                    return Some(fd);
-                }
+            if let Some(record) = slot.read(fd)
+                && !each(record)
+            {
+                return Some(fd);
             }
         }
     }
     None
-}
-
-/// Number of live, not ignored records.
-pub fn count_live() -> u64 {
-    let mut n = 0;
-    for_each_live(|r| {
-        if !r.ignored {
-            n += 1;
-        }
-    });
-    n
 }
 
 /// Records that could not be stored.
@@ -465,12 +464,6 @@ pub fn held_a_socket() -> bool {
 /// were not created by this process.
 pub fn after_fork_in_child() {
     HELD_A_SOCKET.store(false, Ordering::Relaxed);
-}
-
-/// Bytes of table memory mapped so far (for the benchmark's per-socket figure).
-pub fn mapped_bytes() -> usize {
-    let end = CHUNKS_END.load(Ordering::Acquire);
-    (0..end).filter(|&i| chunk(i).is_some()).count() * std::mem::size_of::<Chunk>()
 }
 
 #[cfg(test)]

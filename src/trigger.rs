@@ -27,6 +27,19 @@ static SIGNALS_PENDING: AtomicU32 = AtomicU32::new(0);
 /// The exit report was written (exit paths can run more than once: atexit then _exit).
 static EXIT_DONE: AtomicBool = AtomicBool::new(false);
 static OUR_SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// Exit report handed to the `fdguard` thread by `_exit`/`_Exit` (see [`exit_report_on_thread`]):
+/// [`EXIT_IDLE`] → [`EXIT_REQUESTED`] (exiting thread) → [`EXIT_SERVED`] (fdguard thread). Also
+/// the futex word the exiting thread waits on.
+static EXIT_REQUEST: AtomicU32 = AtomicU32::new(EXIT_IDLE);
+const EXIT_IDLE: u32 = 0;
+const EXIT_REQUESTED: u32 = 1;
+const EXIT_SERVED: u32 = 2;
+/// Gating findings counted by the exit report the thread wrote.
+static EXIT_GATING: AtomicUsize = AtomicUsize::new(0);
+/// How long the exiting thread waits while the report makes no progress at all: long enough for
+/// a first DWARF load of a big module in a debug build, short enough that a report blocked for
+/// good (on a lock the interrupted exiting thread holds) delays the exit only this much.
+const EXIT_STALL_NS: u64 = 5_000_000_000;
 static PREV_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
 static PREV_FLAGS: AtomicI32 = AtomicI32::new(0);
 
@@ -91,7 +104,7 @@ extern "C" fn on_report_signal(
 pub fn install_signal(signal: i32) {
     // SAFETY: zeroed sigaction is a valid starting value; we fill handler, mask and flags.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-    action.sa_sigaction = on_report_signal as usize;
+    action.sa_sigaction = on_report_signal as *const () as usize;
     action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
     // SAFETY: `action.sa_mask` is a valid sigset.
     unsafe { libc::sigemptyset(&mut action.sa_mask) };
@@ -103,8 +116,14 @@ pub fn install_signal(signal: i32) {
         PREV_FLAGS.store(previous.sa_flags, Ordering::Release);
         OUR_SIGNAL.store(signal, Ordering::Release);
     } else {
+        // e.g. 32 and 33, which glibc keeps for itself (sigaction says EINVAL).
+        let why = std::io::Error::last_os_error().to_string();
         crate::log::line(&[
-            "fdguard: cannot install the report signal handler; use the C API or the exit report",
+            "fdguard: FDGUARD_SIGNAL: cannot handle signal ",
+            &signal.to_string(),
+            " (",
+            &why,
+            "); no report on signal, the C API and the exit report still work",
         ]);
     }
 }
@@ -160,6 +179,16 @@ fn thread_main() {
     let mut last_watch = std::time::Instant::now();
     loop {
         let seen = WAKE.load(Ordering::Acquire);
+        if EXIT_REQUEST.load(Ordering::Acquire) == EXIT_REQUESTED {
+            let gating = guard::catch("internal error while writing the exit report", || {
+                report::write_configured(Trigger::Exit)
+            })
+            .unwrap_or(0);
+            EXIT_GATING.store(gating, Ordering::Relaxed);
+            EXIT_REQUEST.store(EXIT_SERVED, Ordering::Release);
+            futex_wake(&EXIT_REQUEST);
+            return; // the process is ending: nothing left to do here
+        }
         if SIGNALS_PENDING.swap(0, Ordering::AcqRel) > 0 {
             guard::catch("internal error while writing a report", || {
                 report::on_signal()
@@ -180,7 +209,9 @@ fn thread_main() {
                     .max(Duration::from_millis(1)),
             )
         };
-        if SIGNALS_PENDING.load(Ordering::Acquire) == 0 {
+        if SIGNALS_PENDING.load(Ordering::Acquire) == 0
+            && EXIT_REQUEST.load(Ordering::Acquire) != EXIT_REQUESTED
+        {
             futex_wait(&WAKE, seen, timeout);
         }
         if !guard::is_active() {
@@ -215,6 +246,9 @@ pub fn before_exit(status: i32, abrupt: bool) -> i32 {
     if EXIT_DONE.swap(true, Ordering::AcqRel) {
         return status;
     }
+    // No signal report may start from now on (exit_group would cut it off half written); one
+    // in progress is waited for, inside the write below or right here.
+    report::stop_signal_reports();
     let policy = config::get().exit_report;
     let wanted = match policy {
         config::ExitReport::Never => false,
@@ -222,12 +256,17 @@ pub fn before_exit(status: i32, abrupt: bool) -> i32 {
         config::ExitReport::Auto => crate::table::held_a_socket() || thread_running(),
     };
     if !wanted {
+        report::wait_until_idle();
         return status;
     }
-    let gating = guard::catch("internal error while writing the exit report", || {
-        report::write_configured(Trigger::Exit)
-    })
-    .unwrap_or(0);
+    let gating = if abrupt && thread_running() {
+        exit_report_on_thread()
+    } else {
+        guard::catch("internal error while writing the exit report", || {
+            report::write_configured(Trigger::Exit)
+        })
+        .unwrap_or(0)
+    };
     let code = config::get().exitcode;
     if gating > 0 && code != 0 {
         code
@@ -235,6 +274,43 @@ pub fn before_exit(status: i32, abrupt: bool) -> i32 {
         status
     } else {
         0
+    }
+}
+
+/// `_exit`/`_Exit`: the exit report is written by the `fdguard` thread while the exiting thread
+/// waits (bounded). `_exit` is async-signal-safe and hosts call it from signal handlers; a
+/// report written right there would allocate, and if the handler interrupted malloc on this
+/// thread, deadlock on the arena lock forever (tests/reliability_signals.rs hung in half of its
+/// runs). The fdguard thread allocates from its own arena; should it still block on a lock the
+/// interrupted thread holds, the wait ends once the report has made no progress for
+/// [`EXIT_STALL_NS`] and the process exits without it. Only atomics, futex and
+/// `clock_gettime` here: async-signal-safe.
+fn exit_report_on_thread() -> usize {
+    EXIT_REQUEST.store(EXIT_REQUESTED, Ordering::Release);
+    WAKE.fetch_add(1, Ordering::AcqRel);
+    futex_wake(&WAKE);
+    let mut last_progress = report::progress();
+    let mut last_change = crate::clock::now_ns();
+    loop {
+        futex_wait(
+            &EXIT_REQUEST,
+            EXIT_REQUESTED,
+            Some(Duration::from_millis(50)),
+        );
+        if EXIT_REQUEST.load(Ordering::Acquire) == EXIT_SERVED {
+            return EXIT_GATING.load(Ordering::Relaxed);
+        }
+        let now = crate::clock::now_ns();
+        let progress = report::progress();
+        if progress != last_progress {
+            (last_progress, last_change) = (progress, now);
+        } else if now.saturating_sub(last_change) > EXIT_STALL_NS {
+            crate::log::line(&[
+                "fdguard: the exit report made no progress for 5 s (exit from a signal handler \
+                 that interrupted a lock holder?); exiting without it",
+            ]);
+            return 0;
+        }
     }
 }
 
@@ -246,6 +322,7 @@ extern "C" fn fork_child() {
     THREAD.store(THREAD_NONE, Ordering::Release);
     SIGNALS_PENDING.store(0, Ordering::Release);
     EXIT_DONE.store(false, Ordering::Release);
+    EXIT_REQUEST.store(EXIT_IDLE, Ordering::Release);
 }
 
 /// Registers the fork handlers (constructor).

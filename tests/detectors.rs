@@ -220,6 +220,11 @@ fn normalise(text: &str) -> String {
     let repo = repo().to_string_lossy().into_owned();
     let mut out = String::new();
     for line in text.replace(&repo, "REPO").lines() {
+        // The report's wall-clock time: "at 2026-11-26 23:30:25 UTC".
+        let line = match (line.find(" at "), line.find(" UTC")) {
+            (Some(a), Some(b)) if a < b => format!("{} at DATE{}", &line[..a], &line[b..]),
+            _ => line.to_string(),
+        };
         let mut l = String::new();
         let chars: Vec<char> = line.chars().collect();
         let mut i = 0;

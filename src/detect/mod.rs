@@ -93,8 +93,11 @@ pub fn run(sockets: &[Socket], settings: &Settings) -> Vec<Finding> {
         if s.role == Role::Listener {
             continue;
         }
-        if peer_gone(s) {
-            if let Some(since) = s.peer_closed_s.filter(|&t| t >= settings.grace_s) {
+        if let Some(since) = s
+            .peer_closed_s
+            .filter(|&t| peer_gone(s) && t >= settings.grace_s)
+        {
+            {
                 let fds = fds(members);
                 findings.push(Finding {
                     kind: FindingKind::PeerClosed,
@@ -111,8 +114,12 @@ pub fn run(sockets: &[Socket], settings: &Settings) -> Vec<Finding> {
                 });
             }
         }
-        if let Some(shutdown) = members.iter().filter_map(|m| m.shutdown.as_ref()).next() {
-            if shutdown.ago_s >= settings.grace_s {
+        if let Some(shutdown) = members
+            .iter()
+            .filter_map(|m| m.shutdown.as_ref())
+            .find(|sh| sh.ago_s >= settings.grace_s)
+        {
+            {
                 let fds = fds(members);
                 findings.push(Finding {
                     kind: FindingKind::ShutdownNotClosed,
@@ -133,29 +140,43 @@ pub fn run(sockets: &[Socket], settings: &Settings) -> Vec<Finding> {
         }
     }
 
-    for &(id, first_socket_id) in &settings.checkpoints {
-        let mut open: Vec<i32> = Vec::new();
-        for (&socket_id, members) in &sockets_by_id {
-            if socket_id >= first_socket_id && members[0].origin == Origin::Created {
-                open.extend(fds(members));
-            }
-        }
-        if !open.is_empty() {
+    // Sockets opened since a newer checkpoint are a subset of those opened since an older one,
+    // so one finding, for the oldest checkpoint that still has open sockets, lists them all;
+    // the report's `checkpoints` list gives the count per checkpoint.
+    let mut with_open = settings
+        .checkpoints
+        .iter()
+        .filter_map(|&(id, first_socket_id)| {
+            let mut open: Vec<i32> = sockets_by_id
+                .iter()
+                .filter(|(socket_id, members)| {
+                    **socket_id >= first_socket_id && members[0].origin == Origin::Created
+                })
+                .flat_map(|(_, members)| fds(members))
+                .collect();
             open.sort_unstable();
-            findings.push(Finding {
-                kind: FindingKind::SinceCheckpoint,
-                message: format!(
-                    "{} fd(s) opened since checkpoint {id} are still open: {}",
-                    open.len(),
-                    list(&open)
-                ),
-                fds: open,
-                backend: None,
-                suspect_fds: Vec::new(),
-                checkpoint: Some(id),
-                suppressed_by: None,
-            });
-        }
+            (!open.is_empty()).then_some((id, open))
+        });
+    if let Some((id, open)) = with_open.next() {
+        let newer = with_open.count();
+        let also = if newer > 0 {
+            format!(" ({newer} newer checkpoint(s) also have sockets still open)")
+        } else {
+            String::new()
+        };
+        findings.push(Finding {
+            kind: FindingKind::SinceCheckpoint,
+            message: format!(
+                "{} fd(s) opened since checkpoint {id} are still open: {}{also}",
+                open.len(),
+                list(&open)
+            ),
+            fds: open,
+            backend: None,
+            suspect_fds: Vec::new(),
+            checkpoint: Some(id),
+            suppressed_by: None,
+        });
     }
 
     findings.extend(duplicates(&sockets_by_id, settings.dup_min));
@@ -212,10 +233,12 @@ fn duplicates(sockets_by_id: &BTreeMap<u64, Vec<&Socket>>, dup_min: usize) -> Ve
             .connect
             .as_ref()
             .is_none_or(|c| c.result == "ok" || c.result == "EINPROGRESS");
-        if s.role == Role::Client && s.sock_type == "stream" && connected {
-            if let Some(peer) = s.peer.as_deref() {
-                groups.entry(peer).or_default().push(members);
-            }
+        if let Some(peer) = s
+            .peer
+            .as_deref()
+            .filter(|_| s.role == Role::Client && s.sock_type == "stream" && connected)
+        {
+            groups.entry(peer).or_default().push(members);
         }
     }
     let mut out = Vec::new();

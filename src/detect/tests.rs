@@ -111,6 +111,22 @@ fn since_checkpoint_counts_sockets_created_after_it() {
 }
 
 #[test]
+fn nested_checkpoints_make_one_finding_for_the_oldest() {
+    let a = client(5, 10, "10.0.0.1:1", "ESTABLISHED", 9.0);
+    let b = client(6, 12, "10.0.0.2:1", "ESTABLISHED", 1.0);
+    let mut s = settings();
+    s.checkpoints = vec![(1, 10), (2, 11), (3, 13)];
+    let f = run(&[a, b], &s);
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].fds.clone(), f[0].checkpoint), (vec![5, 6], Some(1)));
+    assert!(
+        f[0].message.contains("1 newer checkpoint"),
+        "{}",
+        f[0].message
+    );
+}
+
+#[test]
 fn open_at_exit_orders_dangerous_first_and_listeners_last() {
     let mut listener = client(3, 1, "0.0.0.0:0", "LISTEN", 9.0);
     listener.role = Role::Listener;

@@ -13,6 +13,7 @@ pub extern "C" fn _exit(status: c_int) -> ! {
 }
 
 /// Interposed `_Exit(3)`.
+#[allow(non_snake_case)] // the C name
 #[cfg_attr(not(test), unsafe(no_mangle))]
 pub extern "C" fn _Exit(status: c_int) -> ! {
     let status = trigger::before_exit(status, true);
