@@ -4,11 +4,17 @@
 //! our own frames off the top, and intern the result in a fixed open-addressing table (mapped
 //! lazily, never resized, never locked): identical stacks share one id. Symbols are resolved only
 //! when a report is written (`symbolize.rs`), off the host's path.
+//!
+//! Unwinding: the fast, cached unwinder in `unwind.rs` serves almost every capture; libgcc's
+//! `_Unwind_Backtrace` is the fallback for whatever it hands back (no free cache, a stack it
+//! cannot bound, a module it could not register yet) and the whole path when
+//! [`set_fast_unwind`]`(false)`. Both record the same addresses (return addresses), so a stack
+//! interns to the same id whichever unwinder captured it.
 #![allow(unsafe_code)]
 
 use crate::record::NO_STACK;
 use std::ptr::null_mut;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Deepest stack kept. The useful frames of a gRPC connect are within the first 30; 64 leaves
 /// room for CPython's eval loop without making an entry large (8 bytes a frame).
@@ -31,29 +37,59 @@ struct Entry {
     frames: [AtomicUsize; MAX_FRAMES],
 }
 
-static TABLE: AtomicPtr<Entry> = AtomicPtr::new(null_mut());
-static DEPTH: AtomicUsize = AtomicUsize::new(32);
-static OWN_LO: AtomicUsize = AtomicUsize::new(0);
-static OWN_HI: AtomicUsize = AtomicUsize::new(0);
+/// What every capture reads, set at load time. Kept on cache lines of its own (128 bytes:
+/// a line and the one the CPU prefetches with it): next to a counter that other threads write
+/// on every socket, each read would miss whenever another core had just created one.
+#[repr(align(128))]
+struct Settings {
+    table: AtomicPtr<Entry>,
+    depth: AtomicUsize,
+    own_lo: AtomicUsize,
+    own_hi: AtomicUsize,
+    fast_unwind: AtomicBool,
+}
+
+static SETTINGS: Settings = Settings {
+    table: AtomicPtr::new(null_mut()),
+    depth: AtomicUsize::new(32),
+    own_lo: AtomicUsize::new(0),
+    own_hi: AtomicUsize::new(0),
+    fast_unwind: AtomicBool::new(true),
+};
 static STACKS_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Sets the capture depth (config); 0 turns capture off.
 pub fn set_depth(depth: usize) {
-    DEPTH.store(depth.min(MAX_FRAMES), Ordering::Relaxed);
+    SETTINGS
+        .depth
+        .store(depth.min(MAX_FRAMES), Ordering::Relaxed);
 }
 
-/// Tells capture where our own code lives, so our frames are cut off the top.
+/// Tells capture where our own code lives, so our frames are cut off the top, and prepares
+/// the fast unwinder (constructor time: registers the loaded modules, may allocate).
 pub fn set_own_module(range: (usize, usize)) {
-    OWN_LO.store(range.0, Ordering::Relaxed);
-    OWN_HI.store(range.1, Ordering::Relaxed);
+    SETTINGS.own_lo.store(range.0, Ordering::Relaxed);
+    SETTINGS.own_hi.store(range.1, Ordering::Relaxed);
+    if SETTINGS.fast_unwind.load(Ordering::Relaxed) {
+        crate::unwind::prepare();
+    }
+}
+
+/// Chooses the unwinder: `true` (default) the cached fast one with libgcc as fallback,
+/// `false` libgcc only.
+pub fn set_fast_unwind(fast: bool) {
+    SETTINGS.fast_unwind.store(fast, Ordering::Relaxed);
+    if fast {
+        crate::unwind::prepare();
+    }
 }
 
 fn in_own_module(ip: usize) -> bool {
-    OWN_LO.load(Ordering::Relaxed) <= ip && ip < OWN_HI.load(Ordering::Relaxed)
+    SETTINGS.own_lo.load(Ordering::Relaxed) <= ip && ip < SETTINGS.own_hi.load(Ordering::Relaxed)
 }
 
 fn table() -> Option<&'static [Entry]> {
-    let mut ptr = TABLE.load(Ordering::Acquire);
+    let mut ptr = SETTINGS.table.load(Ordering::Acquire);
     let size = std::mem::size_of::<Entry>() * MAX_STACKS;
     if ptr.is_null() {
         // SAFETY: anonymous private mapping, no pointer arguments.
@@ -70,7 +106,12 @@ fn table() -> Option<&'static [Entry]> {
         if mem == libc::MAP_FAILED {
             return None;
         }
-        match TABLE.compare_exchange(null_mut(), mem.cast(), Ordering::AcqRel, Ordering::Acquire) {
+        match SETTINGS.table.compare_exchange(
+            null_mut(),
+            mem.cast(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             Ok(_) => ptr = mem.cast(),
             Err(winner) => {
                 // SAFETY: our own unshared mapping of `size` bytes.
@@ -178,11 +219,30 @@ pub fn dropped() -> u64 {
 /// Captures the calling stack (our own frames removed) and interns it.
 #[inline(never)]
 pub fn capture_stack() -> u32 {
-    let depth = DEPTH.load(Ordering::Relaxed);
+    let depth = SETTINGS.depth.load(Ordering::Relaxed);
     if depth == 0 {
         return NO_STACK;
     }
     let mut buf = [0usize; MAX_FRAMES];
+    let out = &mut buf[..depth];
+    let fast = if SETTINGS.fast_unwind.load(Ordering::Relaxed) {
+        crate::unwind::capture(out, in_own_module)
+    } else {
+        None
+    };
+    let n = match fast {
+        Some(n) => n,
+        None => capture_with_libgcc(out),
+    };
+    if n == 0 {
+        return NO_STACK;
+    }
+    intern(&buf[..n])
+}
+
+/// The slow path: libgcc's `_Unwind_Backtrace` (through the `backtrace` crate).
+#[inline(never)]
+fn capture_with_libgcc(out: &mut [usize]) -> usize {
     let mut n = 0;
     // SAFETY: trace_unsynchronized requires that no other backtrace call runs concurrently in a
     // way that is unsafe for the platform unwinder; on Linux/x86_64 it is `_Unwind_Backtrace`,
@@ -196,15 +256,12 @@ pub fn capture_stack() -> u32 {
             if n == 0 && in_own_module(ip) {
                 return true; // still inside fdguard: skip
             }
-            buf[n] = ip;
+            out[n] = ip;
             n += 1;
-            n < depth
+            n < out.len()
         });
     }
-    if n == 0 {
-        return NO_STACK;
-    }
-    intern(&buf[..n])
+    n
 }
 
 /// The address range of the module that contains this function (libfdguard.so itself).
@@ -238,7 +295,7 @@ pub fn own_module_range() -> (usize, usize) {
         0
     }
     let mut search = Search {
-        needle: own_module_range as usize,
+        needle: own_module_range as *const () as usize,
         found: (0, 0),
     };
     // SAFETY: the callback matches dl_iterate_phdr's contract and `search` outlives the call.

@@ -49,6 +49,8 @@ pub struct Config {
     pub exit_report: ExitReport,
     pub disabled: bool,
     pub history: usize,
+    /// Cached unwinder (framehop) with libgcc as fallback; `false`: libgcc only.
+    pub fast_unwind: bool,
     /// Test-only fault injection (`FDGUARD_TEST_FAULT`): `hook-panic` panics inside the
     /// socket() bookkeeping, `report-panic` inside report building. Proves that an internal
     /// fault disables fdguard instead of hurting the host. Not listed in VARIABLES.
@@ -70,6 +72,7 @@ impl Default for Config {
             exit_report: ExitReport::Auto,
             disabled: false,
             history: 64,
+            fast_unwind: true,
             test_fault: None,
         }
     }
@@ -131,6 +134,11 @@ pub const VARIABLES: &[Variable] = &[
         name: "FDGUARD_STACK_DEPTH",
         default: "32",
         doc: "frames captured per creating stack (0 turns capture off, at most 64)",
+    },
+    Variable {
+        name: "FDGUARD_UNWIND",
+        default: "fast",
+        doc: "`fast` (cached unwinder, libgcc as fallback) or `libgcc` (slower; use it if a stack looks wrong)",
     },
     Variable {
         name: "FDGUARD_EXIT_REPORT",
@@ -247,6 +255,13 @@ pub fn parse(lookup: impl Fn(&str) -> Option<String>) -> (Config, Vec<String>) {
         crate::history::CAPACITY as u64,
         "a count 0-1024",
     ) as usize;
+    if let Some(v) = var("FDGUARD_UNWIND") {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "fast" => c.fast_unwind = true,
+            "libgcc" => c.fast_unwind = false,
+            _ => bad("FDGUARD_UNWIND", &v, "`fast` or `libgcc`", "fast"),
+        }
+    }
     if let Some(v) = var("FDGUARD_SUPPRESSIONS") {
         c.suppressions = Some(PathBuf::from(v.trim()));
     }
@@ -409,6 +424,7 @@ mod tests {
             "FDGUARD_STACK_DEPTH",
             "FDGUARD_EXIT_REPORT",
             "FDGUARD_HISTORY",
+            "FDGUARD_UNWIND",
             "FDGUARD_DISABLE",
         ] {
             let (c, w) = parse_map(&[(name, garbage.as_str())]);

@@ -129,6 +129,7 @@ fn load() {
         }
     }
     let own = capture::own_module_range();
+    capture::set_fast_unwind(cfg.fast_unwind);
     capture::set_own_module(own);
     capture::set_depth(cfg.stack_depth);
     let missing = real::resolve(own);

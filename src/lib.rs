@@ -6,8 +6,8 @@
 //!
 //! Unsafe code is denied crate-wide and allowed, with a `// SAFETY:` comment on every block,
 //! only in the modules that must talk to libc or the loader: interpose, real, guard, table,
-//! capture, sockaddr, symbolize, trigger, output, control, report, init, events, log, clock,
-//! capi.
+//! capture, unwind, sockaddr, symbolize, trigger, output, control, report, init, events, log,
+//! clock, capi.
 #![deny(unsafe_code)]
 // In unit tests the hooks are not exported (so the test binary never interposes itself), which
 // leaves most of the crate unreachable from the test harness.
@@ -33,6 +33,7 @@ mod sockaddr;
 mod symbolize;
 mod table;
 mod trigger;
+mod unwind;
 mod watch;
 
 pub(crate) use init::suppressions;
