@@ -84,6 +84,7 @@ reals! {
     FCNTL64 = "fcntl64";
     EXIT = "_exit";
     EXIT2 = "_Exit";
+    SETNAME = "pthread_setname_np";
 }
 
 /// Resolves every next-in-chain function with `dlsym(RTLD_NEXT)`. Called once from the
@@ -310,6 +311,23 @@ pub fn exit_now(status: c_int, underscore_capital: bool) -> ! {
             // SAFETY: exit_group terminates the process; looping keeps the `!` type honest.
             unsafe { libc::syscall(libc::SYS_exit_group, status) };
         },
+    }
+}
+
+/// `pthread_setname_np(3)`. Before resolution only the calling thread can be renamed (with
+/// prctl); another thread then gets ENOSYS.
+pub fn pthread_setname_np(thread: libc::pthread_t, name: *const libc::c_char) -> c_int {
+    type SetnameFn = unsafe extern "C" fn(libc::pthread_t, *const libc::c_char) -> c_int;
+    match load!(SETNAME, SetnameFn) {
+        // SAFETY: forwarded unchanged; the caller guarantees `name` is a C string.
+        Some(f) => unsafe { f(thread, name) },
+        // SAFETY: pthread_self has no preconditions.
+        None if thread == unsafe { libc::pthread_self() } => {
+            // SAFETY: PR_SET_NAME reads a C string (at most 16 bytes) from `name`.
+            let rc = unsafe { libc::prctl(libc::PR_SET_NAME, name as libc::c_ulong, 0, 0, 0) };
+            if rc == 0 { 0 } else { crate::guard::errno() }
+        }
+        None => libc::ENOSYS,
     }
 }
 

@@ -273,7 +273,9 @@ fn publish_record(record: &SocketRecord) -> bool {
     slot.store(record);
     slot.live.store(LIVE_TRACKED, Ordering::Relaxed);
     slot.end_write();
-    if record.origin == Origin::Created {
+    // Load first: an unconditional store on every publish would bounce this cache line
+    // between cores (the 8-thread benchmark showed it).
+    if record.origin == Origin::Created && !HELD_A_SOCKET.load(Ordering::Relaxed) {
         HELD_A_SOCKET.store(true, Ordering::Relaxed);
     }
     true
@@ -372,8 +374,13 @@ pub fn retire(fd: i32) {
 }
 
 fn retire_slot(fd: i32, slot: &Slot) {
-    if let Some(record) = slot
-        .read(fd)
+    // Only client connections go to the history: check the role word before copying the
+    // whole record (most closes on a busy server are of accepted sockets or files).
+    let maybe_client = slot.role.load(Ordering::Relaxed) == Role::Client as u32
+        && slot.peer_len.load(Ordering::Relaxed) > 0;
+    if let Some(record) = maybe_client
+        .then(|| slot.read(fd))
+        .flatten()
         .filter(|r| r.role == Role::Client && r.peer.len > 0 && !r.ignored)
     {
         crate::history::push(&record, crate::clock::now_ns());

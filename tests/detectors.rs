@@ -221,7 +221,11 @@ fn normalise(text: &str) -> String {
     // Test programs live under the target directory, which CARGO_TARGET_DIR may move.
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{repo}/target"));
     let mut out = String::new();
-    for line in text.replace(&target, "REPO/target").replace(&repo, "REPO").lines() {
+    for line in text
+        .replace(&target, "REPO/target")
+        .replace(&repo, "REPO")
+        .lines()
+    {
         // The report's wall-clock time: "at 2026-11-26 23:30:25 UTC".
         let line = match (line.find(" at "), line.find(" UTC")) {
             (Some(a), Some(b)) if a < b => format!("{} at DATE{}", &line[..a], &line[b..]),

@@ -16,7 +16,11 @@ fn repo() -> PathBuf {
 #[test]
 fn run_reports_the_grpc_close_wait_leak_and_gates_the_exit_status() {
     let python = repo().join("target/deps/venv-grpc151/bin/python");
-    assert!(python.exists(), "{} missing: run tests/support/install-deps.sh", python.display());
+    assert!(
+        python.exists(),
+        "{} missing: run tests/support/install-deps.sh",
+        python.display()
+    );
     let dir = scratch("run-grpc");
     let output = fdguard()
         .arg("run")
@@ -24,10 +28,27 @@ fn run_reports_the_grpc_close_wait_leak_and_gates_the_exit_status() {
         .arg(library())
         .arg("--report")
         .arg(format!("{}/", dir.display()))
-        .args(["--grace-ms", "1500", "--watch-ms", "100", "--exitcode", "23", "--"])
+        .args([
+            "--grace-ms",
+            "1500",
+            "--watch-ms",
+            "100",
+            "--exitcode",
+            "23",
+            "--",
+        ])
         .arg(&python)
         .arg(repo().join("tests/grpc/dup_client.py"))
-        .args(["--server-gone", "stop", "--wait-s", "3", "--exit", "hard", "--sample-ms", "0"])
+        .args([
+            "--server-gone",
+            "stop",
+            "--wait-s",
+            "3",
+            "--exit",
+            "hard",
+            "--sample-ms",
+            "0",
+        ])
         .env("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "0")
         .env_remove("LD_PRELOAD")
         .output()
@@ -35,7 +56,10 @@ fn run_reports_the_grpc_close_wait_leak_and_gates_the_exit_status() {
     assert_status(&output, 23);
     let message = stderr(&output);
     assert!(message.contains("peer_closed"), "{message}");
-    assert!(message.contains("cygrpc"), "the stacks run through gRPC:\n{message}");
+    assert!(
+        message.contains("cygrpc"),
+        "the stacks run through gRPC:\n{message}"
+    );
     let reports: Vec<Report> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
@@ -46,7 +70,11 @@ fn run_reports_the_grpc_close_wait_leak_and_gates_the_exit_status() {
         .iter()
         .find(|r| r.trigger == fdguard_report::Trigger::Exit)
         .expect("exit report collected");
-    let leaked = exit.findings.iter().filter(|f| f.kind == FindingKind::PeerClosed).count();
+    let leaked = exit
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::PeerClosed)
+        .count();
     assert_eq!(leaked, 2, "{:#?}", exit.findings);
     std::fs::remove_dir_all(&dir).unwrap();
 }

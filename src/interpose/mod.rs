@@ -15,3 +15,4 @@ mod dup;
 mod process;
 mod shutdown;
 mod socket;
+mod thread;
