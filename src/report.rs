@@ -29,8 +29,8 @@ static EXITING: AtomicBool = AtomicBool::new(false);
 /// thread can tell a slow report from a blocked one (`trigger::exit_report_on_thread`).
 static PROGRESS: AtomicU64 = AtomicU64::new(0);
 
-/// Checkpoints: (id, first socket_id after it, monotonic ns).
-static CHECKPOINTS: Lazy<Mutex<Vec<(u64, u64, u64)>>> = Lazy::new(|| Mutex::new(Vec::new()));
+/// Checkpoints: (id, monotonic ns when it was set).
+static CHECKPOINTS: Lazy<Mutex<Vec<(u64, u64)>>> = Lazy::new(|| Mutex::new(Vec::new()));
 static LABELS: Lazy<dashmap::DashMap<u64, String>> = Lazy::new(dashmap::DashMap::new);
 
 struct Busy;
@@ -100,12 +100,14 @@ pub fn checkpoint() -> u64 {
     if list.len() >= MAX_CHECKPOINTS {
         list.remove(0);
     }
-    list.push((id, table::peek_next_socket_id(), clock::now_ns()));
+    list.push((id, clock::now_ns()));
     id
 }
 
-/// The first socket id after checkpoint `id`, if it exists.
-pub fn checkpoint_threshold(id: u64) -> Option<u64> {
+/// When checkpoint `id` was set (monotonic ns), if it exists. A socket whose `created_ns` is
+/// later was opened since: CLOCK_MONOTONIC is one clock for all threads, so a socket() that
+/// returns after fdguard_checkpoint() returned always reads a later time.
+pub fn checkpoint_time(id: u64) -> Option<u64> {
     let list = CHECKPOINTS.lock().unwrap_or_else(|e| e.into_inner());
     list.iter().find(|c| c.0 == id).map(|c| c.1)
 }
@@ -130,11 +132,11 @@ pub fn set_label(fd: i32, label: Option<String>) -> bool {
 /// (created by this process's hooks, not untracked, still a socket): one fd per socket, the
 /// lowest when it was duplicated, in fd order. `None` when there is no such checkpoint.
 pub fn open_since(id: u64) -> Option<Vec<i32>> {
-    let first = checkpoint_threshold(id)?;
+    let since = checkpoint_time(id)?;
     let mut seen = BTreeSet::new();
     let mut fds = Vec::new();
     table::for_each_live(|r| {
-        if r.socket_id >= first
+        if r.created_ns >= since
             && r.origin == RecordOrigin::Created
             && !r.ignored
             && still_a_socket(r.fd)
@@ -392,17 +394,20 @@ pub fn build(trigger: Trigger) -> Report {
         grace_s: cfg.grace_ms as f64 / 1000.0,
         dup_min: cfg.dup_min,
         at_exit: trigger == Trigger::Exit,
-        checkpoints: checkpoint_list.iter().map(|c| (c.0, c.1)).collect(),
+        checkpoints: checkpoint_list
+            .iter()
+            .map(|&(id, at)| (id, clock::secs_between(at, now)))
+            .collect(),
     };
     let findings = detect::run(&sockets, &settings);
     let checkpoints = checkpoint_list
         .iter()
-        .map(|&(id, first, at)| Checkpoint {
+        .map(|&(id, at)| Checkpoint {
             id,
             ago_s: clock::secs_between(at, now),
             open_since: records
                 .iter()
-                .filter(|r| r.socket_id >= first && r.origin == RecordOrigin::Created)
+                .filter(|r| r.created_ns >= at && r.origin == RecordOrigin::Created)
                 .map(|r| r.socket_id)
                 .collect::<BTreeSet<_>>()
                 .len() as u64,

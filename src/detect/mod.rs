@@ -21,8 +21,8 @@ pub struct Settings {
     pub grace_s: f64,
     pub dup_min: usize,
     pub at_exit: bool,
-    /// (checkpoint id, first socket_id created after it).
-    pub checkpoints: Vec<(u64, u64)>,
+    /// (checkpoint id, seconds since it was set): sockets younger than that were opened since.
+    pub checkpoints: Vec<(u64, f64)>,
 }
 
 /// True when a socket in `tcp_state` has lost its peer: the peer finished its side
@@ -143,20 +143,15 @@ pub fn run(sockets: &[Socket], settings: &Settings) -> Vec<Finding> {
     // Sockets opened since a newer checkpoint are a subset of those opened since an older one,
     // so one finding, for the oldest checkpoint that still has open sockets, lists them all;
     // the report's `checkpoints` list gives the count per checkpoint.
-    let mut with_open = settings
-        .checkpoints
-        .iter()
-        .filter_map(|&(id, first_socket_id)| {
-            let mut open: Vec<i32> = sockets_by_id
-                .iter()
-                .filter(|(socket_id, members)| {
-                    **socket_id >= first_socket_id && members[0].origin == Origin::Created
-                })
-                .flat_map(|(_, members)| fds(members))
-                .collect();
-            open.sort_unstable();
-            (!open.is_empty()).then_some((id, open))
-        });
+    let mut with_open = settings.checkpoints.iter().filter_map(|&(id, ago_s)| {
+        let mut open: Vec<i32> = sockets_by_id
+            .values()
+            .filter(|members| members[0].age_s <= ago_s && members[0].origin == Origin::Created)
+            .flat_map(|members| fds(members))
+            .collect();
+        open.sort_unstable();
+        (!open.is_empty()).then_some((id, open))
+    });
     if let Some((id, open)) = with_open.next() {
         let newer = with_open.count();
         let also = if newer > 0 {

@@ -101,7 +101,7 @@ fn since_checkpoint_counts_sockets_created_after_it() {
     let old = client(5, 10, "10.0.0.1:1", "ESTABLISHED", 9.0);
     let new = client(6, 11, "10.0.0.2:1", "ESTABLISHED", 1.0);
     let mut s = settings();
-    s.checkpoints = vec![(1, 11)];
+    s.checkpoints = vec![(1, 5.0)]; // set 5 s ago: only the 1 s old socket is newer
     let f = run(&[old, new], &s);
     assert_eq!(f.len(), 1);
     assert_eq!(
@@ -115,7 +115,7 @@ fn nested_checkpoints_make_one_finding_for_the_oldest() {
     let a = client(5, 10, "10.0.0.1:1", "ESTABLISHED", 9.0);
     let b = client(6, 12, "10.0.0.2:1", "ESTABLISHED", 1.0);
     let mut s = settings();
-    s.checkpoints = vec![(1, 10), (2, 11), (3, 13)];
+    s.checkpoints = vec![(1, 10.0), (2, 5.0), (3, 0.5)];
     let f = run(&[a, b], &s);
     assert_eq!(f.len(), 1);
     assert_eq!((f[0].fds.clone(), f[0].checkpoint), (vec![5, 6], Some(1)));
