@@ -291,44 +291,8 @@ pub fn parse(lookup: impl Fn(&str) -> Option<String>) -> (Config, Vec<String>) {
 
 /// `SIGUSR1`, `USR1`, `10` → Some(Some(10)); `none` → Some(None).
 pub fn parse_signal(s: &str) -> Option<Option<i32>> {
-    if s.eq_ignore_ascii_case("none") || s == "0" {
-        return Some(None);
-    }
-    if let Ok(n) = s.parse::<i32>() {
-        let usable = (1..=64).contains(&n)
-            && ![
-                libc::SIGKILL,
-                libc::SIGSTOP,
-                libc::SIGSEGV,
-                libc::SIGBUS,
-                libc::SIGFPE,
-                libc::SIGILL,
-            ]
-            .contains(&n);
-        return usable.then_some(Some(n));
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    let sig = match name {
-        "USR1" => libc::SIGUSR1,
-        "USR2" => libc::SIGUSR2,
-        "HUP" => libc::SIGHUP,
-        "WINCH" => libc::SIGWINCH,
-        "URG" => libc::SIGURG,
-        "PWR" => libc::SIGPWR,
-        "QUIT" => libc::SIGQUIT,
-        _ => {
-            // Unsigned: "RTMIN+-23" would otherwise name SIGSEGV (or SIGKILL, SIGBUS, …), which
-            // the exclusions above keep out by number (tests/reliability_input.rs).
-            let rt = name.strip_prefix("RTMIN+")?.parse::<u8>().ok()?;
-            let sig = libc::SIGRTMIN() + i32::from(rt);
-            if sig > libc::SIGRTMAX() {
-                return None;
-            }
-            sig
-        }
-    };
-    Some(Some(sig))
+    // One grammar for the library and the CLI: it lives in the shared crate.
+    fdguard_report::signal::parse_signal(s)
 }
 
 /// Expands a report path template for report number `seq`.

@@ -1,47 +1,8 @@
 //! Signal names and numbers, spelled the way `FDGUARD_SIGNAL` accepts them: `SIGUSR1`, `usr1`,
-//! `10`, or `none`. KEEP IN SYNC with `parse_signal` in the library's src/config.rs: the CLI
-//! validates `--signal` and reads a target's FDGUARD_SIGNAL with the same rules.
+//! `10`, or `none`. The grammar itself is `fdguard_report::signal`, shared with the library, so
+//! the CLI validates `--signal` and reads a target's FDGUARD_SIGNAL with exactly its rules.
 
-/// Parses a report-signal spelling. `Some(None)`: reports on signal are turned off (`none`).
-/// `None`: not a usable signal (unknown name, or one the library refuses: KILL, STOP, SEGV, BUS,
-/// FPE, ILL).
-pub fn parse_signal(text: &str) -> Option<Option<i32>> {
-    let text = text.trim();
-    if text.eq_ignore_ascii_case("none") || text == "0" {
-        return Some(None);
-    }
-    if let Ok(n) = text.parse::<i32>() {
-        let refused = [
-            libc::SIGKILL,
-            libc::SIGSTOP,
-            libc::SIGSEGV,
-            libc::SIGBUS,
-            libc::SIGFPE,
-            libc::SIGILL,
-        ];
-        return ((1..=64).contains(&n) && !refused.contains(&n)).then_some(Some(n));
-    }
-    let upper = text.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    let signal = match name {
-        "USR1" => libc::SIGUSR1,
-        "USR2" => libc::SIGUSR2,
-        "HUP" => libc::SIGHUP,
-        "WINCH" => libc::SIGWINCH,
-        "URG" => libc::SIGURG,
-        "PWR" => libc::SIGPWR,
-        "QUIT" => libc::SIGQUIT,
-        _ => {
-            let offset = name.strip_prefix("RTMIN+")?.parse::<i32>().ok()?;
-            let signal = libc::SIGRTMIN() + offset;
-            if signal > libc::SIGRTMAX() {
-                return None;
-            }
-            signal
-        }
-    };
-    Some(Some(signal))
-}
+pub use fdguard_report::signal::parse_signal;
 
 /// `SIGUSR1`, `SIGRTMIN+2`, or `signal 40`.
 pub fn signal_name(signal: i32) -> String {

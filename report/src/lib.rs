@@ -11,6 +11,7 @@ pub mod diff;
 pub mod filter;
 #[allow(missing_docs)]
 pub mod model;
+pub mod signal;
 pub mod stacks;
 pub mod text;
 pub mod units;

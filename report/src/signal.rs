@@ -1,0 +1,73 @@
+//! The `FDGUARD_SIGNAL` grammar, shared by `libfdguard.so` (which installs the handler) and the
+//! `fdguard` CLI (which validates `--signal` and reads a target's setting to send it), so the
+//! two can never disagree on what a spelling means.
+
+/// Parses a report-signal spelling: `SIGUSR1`, `usr1`, `10`, `RTMIN+2`, or `none` (also `0`).
+/// `Some(None)`: reports on signal are turned off. `None`: not a usable signal — unknown, out
+/// of range, or one that would break the host if fdguard took it over (KILL, STOP, SEGV, BUS,
+/// FPE, ILL).
+pub fn parse_signal(text: &str) -> Option<Option<i32>> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("none") || text == "0" {
+        return Some(None);
+    }
+    let refused = [
+        libc::SIGKILL,
+        libc::SIGSTOP,
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGFPE,
+        libc::SIGILL,
+    ];
+    if let Ok(n) = text.parse::<i32>() {
+        return ((1..=64).contains(&n) && !refused.contains(&n)).then_some(Some(n));
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let signal = match name {
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "HUP" => libc::SIGHUP,
+        "WINCH" => libc::SIGWINCH,
+        "URG" => libc::SIGURG,
+        "PWR" => libc::SIGPWR,
+        "QUIT" => libc::SIGQUIT,
+        _ => {
+            // Unsigned: "RTMIN+-23" would otherwise name SIGSEGV (or SIGKILL, SIGBUS, …).
+            let offset = name.strip_prefix("RTMIN+")?.parse::<u8>().ok()?;
+            let signal = libc::SIGRTMIN() + i32::from(offset);
+            if signal > libc::SIGRTMAX() {
+                return None;
+            }
+            signal
+        }
+    };
+    Some(Some(signal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_numbers_none_and_refusals() {
+        assert_eq!(parse_signal("SIGUSR2"), Some(Some(libc::SIGUSR2)));
+        assert_eq!(parse_signal(" usr1 "), Some(Some(libc::SIGUSR1)));
+        assert_eq!(parse_signal("12"), Some(Some(12)));
+        assert_eq!(parse_signal("none"), Some(None));
+        assert_eq!(parse_signal("RTMIN+2"), Some(Some(libc::SIGRTMIN() + 2)));
+        for bad in [
+            "SIGKILL",
+            "9",
+            "11",
+            "RTMIN+-23",
+            "RTMIN+-25",
+            "RTMIN+99",
+            "65",
+            "-1",
+            "FOO",
+        ] {
+            assert_eq!(parse_signal(bad), None, "{bad}");
+        }
+    }
+}
