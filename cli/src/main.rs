@@ -61,7 +61,7 @@ enum Workload {
     #[command(after_help = concat!(
         "Examples:\n",
         "  fdguard report 4242\n",
-        "  fdguard report 4242 --format json > now.json\n",
+        "  fdguard report 4242 --json > now.json\n",
         "  fdguard report $(pidof my_server) --timeout 30 -o /tmp/leaks.txt\n",
         "\n",
         "The process answers through /tmp/fdguard-<uid>/ and its report signal (FDGUARD_SIGNAL, SIGUSR1 by default).\n",
@@ -172,8 +172,11 @@ struct ReportArgs {
     #[arg(value_name = "PID")]
     pid: i32,
     /// Report format.
-    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    #[arg(long, value_enum, default_value_t = FormatArg::Text, conflicts_with = "json")]
     format: FormatArg,
+    /// Shorthand for `--format json`.
+    #[arg(long)]
+    json: bool,
     /// Seconds to wait for the answer.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
     timeout: f64,
@@ -310,7 +313,11 @@ fn dispatch(workload: Workload) -> Result<i32, Failure> {
         Workload::Run(args) => run::run(&args.into_options()),
         Workload::Report(args) => report_cmd::report(&report_cmd::ReportOptions {
             pid: args.pid,
-            format: args.format.into(),
+            format: if args.json {
+                FormatArg::Json.into()
+            } else {
+                args.format.into()
+            },
             timeout: Duration::from_secs_f64(args.timeout),
             output: args.output,
         })

@@ -146,7 +146,7 @@ fn report_on_demand_then_run_collects_the_exit_report() {
     let pid = holder.pid.to_string();
 
     let json = fdguard()
-        .args(["report", &pid, "--format", "json"])
+        .args(["report", &pid, "--json"])
         .output()
         .unwrap();
     assert_status(&json, 0);
