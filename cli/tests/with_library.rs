@@ -145,10 +145,7 @@ fn report_on_demand_then_run_collects_the_exit_report() {
     let holder = start_holder("e2e-report", &[], None);
     let pid = holder.pid.to_string();
 
-    let json = fdguard()
-        .args(["report", &pid, "--json"])
-        .output()
-        .unwrap();
+    let json = fdguard().args(["report", &pid, "--json"]).output().unwrap();
     assert_status(&json, 0);
     let report: Report = serde_json::from_slice(&json.stdout)
         .expect("fdguard report --format json prints a JSON report");
