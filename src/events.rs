@@ -276,23 +276,14 @@ pub fn before_closefrom(lowfd: i32) {
 }
 
 /// Records the sockets that were open before fdguard loaded (constructor): peer and state but
-/// no stack. Reads /proc/self/fd with std (our hooks pass through: we hold the guard).
+/// no stack.
 pub fn scan_preexisting(guard: &Guard) {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return;
-    };
     let now = clock::now_ns();
-    let mut fds: Vec<i32> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    fds.sort_unstable();
-    for fd in fds {
-        let Ok(link) = std::fs::read_link(format!("/proc/self/fd/{fd}")) else {
-            continue;
-        };
-        if !link.to_string_lossy().starts_with("socket:") {
-            continue;
-        }
+    for fd in crate::procfs::open_fds()
+        .into_iter()
+        .filter(|f| f.socket)
+        .map(|f| f.fd)
+    {
         let peer = crate::sockaddr::query(fd, true);
         let role = if socket_option(fd, libc::SO_ACCEPTCONN) == 1 {
             Role::Listener

@@ -26,6 +26,7 @@ mod init;
 mod interpose;
 mod log;
 mod output;
+mod procfs;
 mod real;
 mod record;
 mod report;

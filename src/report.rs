@@ -134,30 +134,41 @@ pub fn set_label(fd: i32, label: Option<String>) -> bool {
 pub fn open_since(id: u64) -> Option<Vec<i32>> {
     let since = checkpoint_time(id)?;
     let mut seen = BTreeSet::new();
-    let mut fds = Vec::new();
-    table::for_each_live(|r| {
-        if r.created_ns >= since
-            && r.origin == RecordOrigin::Created
-            && !r.ignored
-            && still_a_socket(r.fd)
-            && seen.insert(r.socket_id)
-        {
-            fds.push(r.fd);
-        }
-    });
-    Some(fds)
+    let (records, _) = reportable_records();
+    Some(
+        records
+            .iter()
+            .filter(|r| opened_since(r, since) && seen.insert(r.socket_id))
+            .map(|r| r.fd)
+            .collect(),
+    )
 }
 
 /// Live tracked socket fds, counted as a report's `live_sockets` (not untracked, still a
 /// socket).
 pub fn live_count() -> u64 {
-    let mut n = 0;
+    reportable_records().0.len() as u64
+}
+
+/// The records a report lists, in fd order: live, not untracked, and still a socket. Also
+/// returns how many were dropped as ghosts (closed behind our back, e.g. by fclose in libc).
+fn reportable_records() -> (Vec<SocketRecord>, usize) {
+    let mut records = Vec::new();
     table::for_each_live(|r| {
-        if !r.ignored && still_a_socket(r.fd) {
-            n += 1;
+        if !r.ignored {
+            records.push(r);
         }
     });
-    n
+    let before = records.len();
+    records.retain(|r| still_a_socket(r.fd));
+    let ghosts = before - records.len();
+    (records, ghosts)
+}
+
+/// The socket was created by this process at or after monotonic time `since_ns` (a
+/// checkpoint); dup'ed fds carry their socket's creation time, so old sockets never count.
+fn opened_since(record: &SocketRecord, since_ns: u64) -> bool {
+    record.created_ns >= since_ns && record.origin == RecordOrigin::Created
 }
 
 fn tcp_state_name(state: u8) -> &'static str {
@@ -209,19 +220,8 @@ pub fn still_a_socket(fd: i32) -> bool {
 }
 
 fn fd_budget(tracked: u64) -> FdBudget {
-    let mut open = 0u64;
-    let mut sockets = 0u64;
-    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-        for entry in dir.flatten() {
-            open += 1;
-            if std::fs::read_link(entry.path())
-                .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
-            {
-                sockets += 1;
-            }
-        }
-        open = open.saturating_sub(1); // the directory's own fd
-    }
+    let fds = crate::procfs::open_fds();
+    let sockets = fds.iter().filter(|f| f.socket).count() as u64;
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -229,7 +229,7 @@ fn fd_budget(tracked: u64) -> FdBudget {
     // SAFETY: valid out-pointer.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
     FdBudget {
-        open_fds: open,
+        open_fds: fds.len() as u64,
         limit_soft: lim.rlim_cur,
         limit_hard: lim.rlim_max,
         sockets_open: sockets,
@@ -281,21 +281,10 @@ pub fn build(trigger: Trigger) -> Report {
         panic!("injected fault (FDGUARD_TEST_FAULT=report-panic)");
     }
     let pid = events::pid();
-    let mut records = Vec::new();
-    table::for_each_live(|r| records.push(r));
-    let mut ghosts = 0;
-    records.retain(|r| {
-        if r.ignored {
-            return false;
-        }
-        if !still_a_socket(r.fd) {
-            ghosts += 1;
-            return false;
-        }
-        true
-    });
+    let (records, ghosts) = reportable_records();
+    let (program, cmdline) = program_and_cmdline();
 
-    let mut symbolizer = Symbolizer::new();
+    let mut symbolizer = Symbolizer::new(&program);
     let mut stacks: BTreeMap<u32, Vec<fdguard_report::Frame>> = BTreeMap::new();
     let mut sockets = Vec::with_capacity(records.len());
     for r in &records {
@@ -407,7 +396,7 @@ pub fn build(trigger: Trigger) -> Report {
             ago_s: clock::secs_between(at, now),
             open_since: records
                 .iter()
-                .filter(|r| r.created_ns >= at && r.origin == RecordOrigin::Created)
+                .filter(|r| opened_since(r, at))
                 .map(|r| r.socket_id)
                 .collect::<BTreeSet<_>>()
                 .len() as u64,
@@ -430,7 +419,6 @@ pub fn build(trigger: Trigger) -> Report {
             crate::capture::dropped()
         ));
     }
-    let (program, cmdline) = program_and_cmdline();
     let tracked = sockets.len() as u64;
     let mut report = Report {
         schema_version: SCHEMA_VERSION,

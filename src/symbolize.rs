@@ -21,10 +21,10 @@ pub fn disable_dwarf() {
 }
 
 /// Resolves addresses, caching per report.
-#[derive(Default)]
 pub struct Symbolizer {
     cache: HashMap<usize, Vec<Frame>>,
-    exe: Option<String>,
+    /// The executable's path: dladdr names the main program "".
+    exe: String,
 }
 
 struct ModuleInfo {
@@ -57,19 +57,13 @@ fn demangle(name: &str) -> String {
 }
 
 impl Symbolizer {
-    /// A symboliser for one report.
-    pub fn new() -> Symbolizer {
-        Symbolizer::default()
-    }
-
-    fn exe(&mut self) -> String {
-        self.exe
-            .get_or_insert_with(|| {
-                std::fs::read_link("/proc/self/exe")
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            })
-            .clone()
+    /// A symboliser for one report; `exe` is the executable's path (the report already read
+    /// it from /proc/self/exe).
+    pub fn new(exe: &str) -> Symbolizer {
+        Symbolizer {
+            cache: HashMap::new(),
+            exe: exe.to_string(),
+        }
     }
 
     /// The frames for one return address: one per inlining level, innermost first (a call
@@ -85,7 +79,7 @@ impl Symbolizer {
             };
             if let Some(m) = dladdr(ip) {
                 let path = if m.path.is_empty() {
-                    self.exe()
+                    self.exe.clone()
                 } else {
                     m.path.clone()
                 };
