@@ -4,18 +4,10 @@
 
 mod common;
 
-use common::{Run, compile, functions};
+use common::{Run, compile, fd_set, functions};
 use fdguard_report::{Origin, Role, Trigger};
 use serde_json::Value;
 use std::collections::BTreeSet;
-
-fn ints(v: &Value) -> BTreeSet<i32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap() as i32)
-        .collect()
-}
 
 #[test]
 fn signal_report_lists_exactly_the_open_sockets_with_their_creating_functions() {
@@ -31,11 +23,11 @@ fn signal_report_lists_exactly_the_open_sockets_with_their_creating_functions() 
     let listed: BTreeSet<i32> = signal.sockets.iter().map(|s| s.fd).collect();
     assert_eq!(
         listed,
-        ints(&truth["open"]),
+        fd_set(&truth["open"]),
         "report lists exactly the open sockets"
     );
     assert!(
-        listed.is_disjoint(&ints(&truth["closed"])),
+        listed.is_disjoint(&fd_set(&truth["closed"])),
         "no closed socket is listed"
     );
 
@@ -142,7 +134,7 @@ fn every_way_of_exiting_writes_one_exit_report() {
         assert_eq!(exits.len(), 1, "{how}: exactly one exit report");
         let truth = &out.json_lines()[0];
         let listed: BTreeSet<i32> = exits[0].sockets.iter().map(|s| s.fd).collect();
-        assert_eq!(listed, ints(&truth["open"]), "{how}");
+        assert_eq!(listed, fd_set(&truth["open"]), "{how}");
         assert!(
             exits[0]
                 .findings

@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{Outcome, Run, compile, repo};
+use common::{Outcome, Run, compile, fd_list, repo};
 use fdguard_report::{FindingKind, Report, Trigger};
-use serde_json::Value;
 
 fn run(mode: &str, extra: &[(&str, &str)]) -> Outcome {
     let mut r = Run::new(compile("detectors"))
@@ -29,14 +28,6 @@ fn signal_report(out: &Outcome) -> &Report {
         .unwrap_or_else(|| panic!("no signal report: {}", out.stderr))
 }
 
-fn ints(v: &Value) -> Vec<i32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap() as i32)
-        .collect()
-}
-
 fn kinds(report: &Report) -> Vec<FindingKind> {
     report
         .findings
@@ -54,7 +45,7 @@ fn peer_closed_is_reported_with_its_stack_and_since_when() {
     let report = signal_report(&out);
     assert_eq!(kinds(report), vec![FindingKind::PeerClosed]);
     let f = &report.findings[0];
-    assert_eq!(f.fds, ints(&truth["leak"]));
+    assert_eq!(f.fds, fd_list(&truth["leak"]));
     assert_eq!(
         f.backend.as_deref(),
         Some(format!("127.0.0.1:{}", truth["port"]).as_str())
@@ -88,7 +79,7 @@ fn shutdown_without_close_is_reported() {
         report.findings[0].fds,
         vec![truth["server_side"].as_i64().unwrap() as i32]
     );
-    assert_eq!(report.findings[1].fds, ints(&truth["leak"]));
+    assert_eq!(report.findings[1].fds, fd_list(&truth["leak"]));
     let s = report
         .sockets
         .iter()
@@ -118,8 +109,8 @@ fn duplicate_backend_names_the_group_the_likely_leak_and_the_history() {
         "only backend A is duplicated: {:#?}",
         report.findings
     );
-    assert_eq!(dups[0].fds, ints(&truth["group"]));
-    assert_eq!(dups[0].suspect_fds, ints(&truth["suspect"]));
+    assert_eq!(dups[0].fds, fd_list(&truth["group"]));
+    assert_eq!(dups[0].suspect_fds, fd_list(&truth["suspect"]));
     let backend = format!("127.0.0.1:{}", truth["port"]);
     assert_eq!(dups[0].backend.as_deref(), Some(backend.as_str()));
     let earlier = truth["earlier"].as_i64().unwrap() as i32;
@@ -167,7 +158,7 @@ fn open_at_exit_lists_dangerous_first_and_listeners_last() {
         .filter(|f| f.kind == FindingKind::OpenAtExit)
         .map(|f| f.fds[0])
         .collect();
-    assert_eq!(order, ints(&truth["order"]));
+    assert_eq!(order, fd_list(&truth["order"]));
 }
 
 #[test]

@@ -69,6 +69,23 @@ fn kernel_tcp(line: &Value) -> BTreeSet<(i32, String)> {
         .collect()
 }
 
+/// The fds the kernel view shows in CLOSE_WAIT.
+fn kernel_close_wait(line: &Value) -> BTreeSet<i32> {
+    kernel_tcp(line)
+        .into_iter()
+        .filter(|(_, st)| st == "CLOSE_WAIT")
+        .map(|(fd, _)| fd)
+        .collect()
+}
+
+/// Every fd named by a finding of `kind`.
+fn flagged_fds(report: &Report, kind: FindingKind) -> BTreeSet<i32> {
+    findings(report, kind)
+        .iter()
+        .flat_map(|f| f.fds.clone())
+        .collect()
+}
+
 fn report_tcp(report: &Report) -> BTreeSet<(i32, String)> {
     report
         .sockets
@@ -230,20 +247,13 @@ fn grpc151_without_backup_poller_leaks_close_wait_sockets_and_fdguard_names_them
     let (line, report) = checkpoint(&out, "after_server_gone");
     let port = line["server_port"].as_i64().unwrap();
     let backend = format!("127.0.0.1:{port}");
-    let close_wait: BTreeSet<i32> = kernel_tcp(&line)
-        .into_iter()
-        .filter(|(_, st)| st == "CLOSE_WAIT")
-        .map(|(fd, _)| fd)
-        .collect();
+    let close_wait: BTreeSet<i32> = kernel_close_wait(&line);
     assert_eq!(
         close_wait.len(),
         2,
         "the kernel shows both sockets in CLOSE_WAIT: {line}"
     );
-    let flagged: BTreeSet<i32> = findings(report, FindingKind::PeerClosed)
-        .iter()
-        .flat_map(|f| f.fds.clone())
-        .collect();
+    let flagged: BTreeSet<i32> = flagged_fds(report, FindingKind::PeerClosed);
     assert_eq!(
         flagged, close_wait,
         "exactly the CLOSE_WAIT sockets are peer_closed: {:#?}",
@@ -263,10 +273,7 @@ fn grpc151_without_backup_poller_leaks_close_wait_sockets_and_fdguard_names_them
     assert_eq!(report.trigger, Trigger::Signal);
     assert_eq!(report_tcp(report), kernel_tcp(&line));
     let exit = out.exit_report();
-    let at_exit: BTreeSet<i32> = findings(exit, FindingKind::PeerClosed)
-        .iter()
-        .flat_map(|f| f.fds.clone())
-        .collect();
+    let at_exit: BTreeSet<i32> = flagged_fds(exit, FindingKind::PeerClosed);
     assert_eq!(at_exit, close_wait, "still leaked at exit");
     let open_at_exit = findings(exit, FindingKind::OpenAtExit);
     assert!(
@@ -324,16 +331,9 @@ fn grpc151_goaway_without_backup_poller_is_flagged() {
     .run();
     assert!(out.status.success(), "{}", out.stderr);
     let (line, report) = checkpoint(&out, "after_server_gone");
-    let close_wait: BTreeSet<i32> = kernel_tcp(&line)
-        .into_iter()
-        .filter(|(_, st)| st == "CLOSE_WAIT")
-        .map(|(fd, _)| fd)
-        .collect();
+    let close_wait: BTreeSet<i32> = kernel_close_wait(&line);
     assert_eq!(close_wait.len(), 2, "{line}");
-    let flagged: BTreeSet<i32> = findings(report, FindingKind::PeerClosed)
-        .iter()
-        .flat_map(|f| f.fds.clone())
-        .collect();
+    let flagged: BTreeSet<i32> = flagged_fds(report, FindingKind::PeerClosed);
     assert_eq!(flagged, close_wait);
 }
 
@@ -430,15 +430,8 @@ fn grpcpp_151_duplicate_and_close_wait_leak() {
     }
     assert_eq!(report_tcp(report), kernel_tcp(&line));
     let (line, report) = checkpoint(&out, "after_server_gone");
-    let close_wait: BTreeSet<i32> = kernel_tcp(&line)
-        .into_iter()
-        .filter(|(_, st)| st == "CLOSE_WAIT")
-        .map(|(fd, _)| fd)
-        .collect();
+    let close_wait: BTreeSet<i32> = kernel_close_wait(&line);
     assert_eq!(close_wait.len(), 2, "{line}");
-    let flagged: BTreeSet<i32> = findings(report, FindingKind::PeerClosed)
-        .iter()
-        .flat_map(|f| f.fds.clone())
-        .collect();
+    let flagged: BTreeSet<i32> = flagged_fds(report, FindingKind::PeerClosed);
     assert_eq!(flagged, close_wait);
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Outcome, Run, compile, functions};
+use common::{Outcome, Run, compile, fd_set, functions, listed};
 use fdguard_report::{Report, Role, Trigger};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -14,18 +14,6 @@ use std::time::{Duration, Instant};
 
 const THREADS: usize = 8;
 const CYCLES: usize = 20_000;
-
-fn ints(v: &Value) -> BTreeSet<i32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap() as i32)
-        .collect()
-}
-
-fn listed(report: &Report) -> BTreeSet<i32> {
-    report.sockets.iter().map(|s| s.fd).collect()
-}
 
 fn churn(leak_every: usize, signal_ms: u64) -> (Outcome, Value) {
     let bin = compile("rel_churn");
@@ -72,7 +60,7 @@ fn balanced_churn_leaves_exactly_the_listeners() {
     // Signal reports every 50 ms race with the churn (snapshots while slots change).
     let (out, truth) = churn(0, 50);
     let exit = out.exit_report();
-    let listeners = ints(&truth["listeners"]);
+    let listeners = fd_set(&truth["listeners"]);
     assert_eq!(listeners.len(), THREADS);
     assert_eq!(
         listed(exit),
@@ -110,8 +98,8 @@ fn unbalanced_churn_reports_exactly_the_leaked_sockets_with_their_stack() {
     let leak_every = 500;
     let (out, truth) = churn(leak_every, 0);
     let exit = out.exit_report();
-    let listeners = ints(&truth["listeners"]);
-    let leaked = ints(&truth["leaked"]);
+    let listeners = fd_set(&truth["listeners"]);
+    let leaked = fd_set(&truth["leaked"]);
     assert_eq!(leaked.len(), THREADS * CYCLES / leak_every);
     let expected: BTreeSet<i32> = listeners.union(&leaked).copied().collect();
     let got = listed(exit);

@@ -5,25 +5,11 @@
 
 mod common;
 
-use common::{Outcome, Run, compile, compile_with, read_reports};
+use common::{Outcome, Run, compile, compile_with, host_ok, read_reports};
 use fdguard_report::{Report, Trigger};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-
-fn host_ok(out: &Outcome, what: &str) {
-    assert!(
-        !out.timed_out && out.status.success(),
-        "{what}: {:?}\n{}",
-        out.status,
-        out.stderr
-    );
-    assert!(
-        out.stdout.starts_with("{\"ok\":true"),
-        "{what}: {}",
-        out.stdout
-    );
-}
 
 fn files_in(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)

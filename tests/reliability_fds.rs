@@ -5,22 +5,9 @@
 
 mod common;
 
-use common::{Outcome, Run, compile, functions, lib_path};
+use common::{Outcome, Run, compile, fd_set, functions, lib_path, listed};
 use fdguard_report::{Origin, Report, Role, Trigger};
 use serde_json::Value;
-use std::collections::BTreeSet;
-
-fn ints(v: &Value) -> BTreeSet<i32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap() as i32)
-        .collect()
-}
-
-fn listed(r: &Report) -> BTreeSet<i32> {
-    r.sockets.iter().map(|s| s.fd).collect()
-}
 
 /// Runs a scenario and checks both its signal and its exit report list exactly `open`.
 fn scenario(mode: &str) -> (Outcome, Value) {
@@ -34,7 +21,7 @@ fn scenario(mode: &str) -> (Outcome, Value) {
     );
     assert_eq!(out.stderr, "", "{mode}");
     let truth = out.json_lines().into_iter().next().expect("ground truth");
-    let open = ints(&truth["open"]);
+    let open = fd_set(&truth["open"]);
     assert_eq!(out.reports.len(), 2, "{mode}: signal + exit");
     for r in &out.reports {
         assert_eq!(
@@ -61,7 +48,7 @@ fn socket<'a>(r: &'a Report, fd: &Value) -> &'a fdguard_report::Socket {
 fn close_range_and_closefrom_retire_exactly_their_range_and_cloexec_retires_nothing() {
     let (out, truth) = scenario("ranges");
     let exit = out.exit_report();
-    assert!(listed(exit).is_disjoint(&ints(&truth["closed"])));
+    assert!(listed(exit).is_disjoint(&fd_set(&truth["closed"])));
     assert!(exit.notes.is_empty(), "{:?}", exit.notes);
 }
 
@@ -156,7 +143,7 @@ fn sockets_glibc_closes_internally_are_reconciled_away_and_the_report_says_so() 
         "{:?}",
         first.notes
     );
-    assert_eq!(ints(&truth["ghosts"]).len(), 2);
+    assert_eq!(fd_set(&truth["ghosts"]).len(), 2);
 }
 
 #[test]

@@ -5,20 +5,12 @@
 
 mod common;
 
-use common::{Run, compile, compile_with, functions, lib_path};
+use common::{Run, compile, compile_with, fd_set, functions, lib_path};
 use fdguard_report::{Origin, Role, Trigger};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn fd_set(v: &serde_json::Value) -> BTreeSet<i32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap() as i32)
-        .collect()
-}
 
 #[test]
 fn a_fork_child_that_never_execs_writes_its_own_report_with_the_parents_sockets_inherited() {

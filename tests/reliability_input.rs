@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Outcome, Run, compile, temp_dir};
+use common::{Outcome, Run, compile, host_ok, temp_dir};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -18,20 +18,6 @@ fn messages(out: &Outcome) -> Vec<&str> {
         .lines()
         .filter(|l| l.starts_with("fdguard:"))
         .collect()
-}
-
-fn host_ok(out: &Outcome, what: &str) {
-    assert!(
-        !out.timed_out && out.status.success(),
-        "{what}: the host must keep running and exit normally: {:?}\n{}",
-        out.status,
-        out.stderr
-    );
-    assert!(
-        out.stdout.starts_with("{\"ok\":true"),
-        "{what}: {}",
-        out.stdout
-    );
 }
 
 /// Files left in `dir` that are not finished reports.
@@ -73,6 +59,7 @@ fn every_variable_with_a_bad_value_gets_one_line_and_the_host_runs_on() {
         "FDGUARD_STACK_DEPTH",
         "FDGUARD_EXIT_REPORT",
         "FDGUARD_HISTORY",
+        "FDGUARD_UNWIND",
         "FDGUARD_DISABLE",
     ] {
         cases.push((var, garbage.into()));

@@ -4,20 +4,12 @@
 
 mod common;
 
-use common::{Run, compile, compile_with, functions, read_reports};
+use common::{Run, compile, compile_with, fd_set, functions, read_reports};
 use fdguard_report::{Origin, Trigger};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn ints(v: &Value) -> BTreeSet<i32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap() as i32)
-        .collect()
-}
 
 /// Files in the report directory that are not finished reports (temp files, partial writes).
 fn leftovers(dir: &Path) -> Vec<String> {
@@ -63,7 +55,7 @@ fn close_and_dup2_from_a_signal_handler_lose_no_record_and_never_deadlock() {
         .collect();
     let exit = out.exit_report();
     let listed: BTreeSet<i32> = exit.sockets.iter().map(|s| s.fd).collect();
-    let mut expected = ints(&truth["keep"]);
+    let mut expected = fd_set(&truth["keep"]);
     expected.extend(targets.iter().copied());
     assert_eq!(
         listed,
@@ -130,7 +122,7 @@ fn a_storm_of_report_signals_leaves_only_whole_json_reports() {
     eprintln!("{signals} signal reports");
     let seqs: BTreeSet<u64> = out.reports.iter().map(|r| r.seq).collect();
     assert_eq!(seqs.len(), out.reports.len(), "one file per report number");
-    let keep = ints(&truth["keep"]);
+    let keep = fd_set(&truth["keep"]);
     let exit = out.exit_report();
     assert_eq!(
         exit.seq,

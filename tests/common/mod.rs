@@ -341,11 +341,39 @@ pub fn functions(socket: &fdguard_report::Socket) -> Vec<String> {
         .collect()
 }
 
-/// The fds of a report's sockets, sorted.
-pub fn fds(report: &Report) -> Vec<i32> {
-    let mut v: Vec<i32> = report.sockets.iter().map(|s| s.fd).collect();
-    v.sort_unstable();
-    v
+/// The fds a report lists.
+pub fn listed(report: &Report) -> std::collections::BTreeSet<i32> {
+    report.sockets.iter().map(|s| s.fd).collect()
+}
+
+/// A JSON array of fds from a test program's ground truth, in its order.
+pub fn fd_list(v: &serde_json::Value) -> Vec<i32> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array of fds: {v}"))
+        .iter()
+        .map(|x| x.as_i64().unwrap() as i32)
+        .collect()
+}
+
+/// The same as a set.
+pub fn fd_set(v: &serde_json::Value) -> std::collections::BTreeSet<i32> {
+    fd_list(v).into_iter().collect()
+}
+
+/// The host survived fdguard: no timeout, exit status 0, and its own `{"ok":true…` line
+/// first on stdout.
+pub fn host_ok(out: &Outcome, what: &str) {
+    assert!(
+        !out.timed_out && out.status.success(),
+        "{what}: the host must keep running and exit normally: {:?}\n{}",
+        out.status,
+        out.stderr
+    );
+    assert!(
+        out.stdout.starts_with("{\"ok\":true"),
+        "{what}: {}",
+        out.stdout
+    );
 }
 
 /// Sends `sig` to `pid`.
