@@ -337,8 +337,8 @@ pub extern "C" fn fdguard_report(format: u32) -> fdguard_result {
             return fdguard_result::BadFormat;
         };
         let _guard = try_rc!(enter());
-        match report::write_with(Trigger::Api, Destination::Configured, format, true) {
-            Ok(_) => fdguard_result::Ok,
+        match report::write_with(Trigger::Api, Destination::Configured, format, true).result {
+            Ok(()) => fdguard_result::Ok,
             Err(_) => fdguard_result::WriteFailed,
         }
     }
@@ -384,8 +384,8 @@ pub unsafe extern "C" fn fdguard_report_to_path(
         };
         let _guard = try_rc!(enter());
         try_rc!(check_report_path(path));
-        match report::write_with(Trigger::Api, Destination::Path(path), format, false) {
-            Ok(_) => fdguard_result::Ok,
+        match report::write_with(Trigger::Api, Destination::Path(path), format, false).result {
+            Ok(()) => fdguard_result::Ok,
             Err(_) => fdguard_result::WriteFailed,
         }
     }
@@ -415,8 +415,8 @@ pub extern "C" fn fdguard_report_to_fd(fd: c_int, format: u32) -> fdguard_result
         if flags < 0 || flags & libc::O_ACCMODE == libc::O_RDONLY {
             return fdguard_result::BadFd;
         }
-        match report::write_with(Trigger::Api, Destination::Fd(fd), format, false) {
-            Ok(_) => fdguard_result::Ok,
+        match report::write_with(Trigger::Api, Destination::Fd(fd), format, false).result {
+            Ok(()) => fdguard_result::Ok,
             Err(_) => fdguard_result::WriteFailed,
         }
     }

@@ -17,7 +17,7 @@ use fdguard_report::{
 use once_cell::sync::Lazy;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 /// One report at a time. A try-lock with a bounded wait: never hang the host.
@@ -472,49 +472,39 @@ pub enum Destination<'a> {
     Fd(i32),
 }
 
-/// Builds and writes one report. Returns the number of findings that gate the exit code, or
-/// the error text when it could not be written where asked (with the fallback, it then went to
-/// stderr; [`LAST_GATING`] still has its count).
-pub fn write(
-    trigger: Trigger,
-    destination: Destination<'_>,
-    format: Format,
-) -> Result<usize, String> {
-    write_with(trigger, destination, format, true)
+/// What writing one report did.
+pub struct Written {
+    /// Findings in the report that gate the exit code ([`detect::gating`]), also when the
+    /// report could not be written where asked.
+    pub gating: usize,
+    /// The error text when it could not be written where asked (with the fallback, the report
+    /// then went to stderr).
+    pub result: Result<(), String>,
 }
 
-/// Like [`write`]; with `fallback_to_stderr` false a failed write is only returned, not
-/// redirected to stderr (the C API's explicit path or fd: the caller gets an error code).
+/// Builds and writes one report. With `fallback_to_stderr` false a failed write is only
+/// returned, not redirected to stderr (the C API's explicit path or fd: the caller gets an
+/// error code).
 pub fn write_with(
     trigger: Trigger,
     destination: Destination<'_>,
     format: Format,
     fallback_to_stderr: bool,
-) -> Result<usize, String> {
+) -> Written {
     let _busy = Busy::acquire();
     // Pairs with the fence in `wait_until_idle`: either the exiting thread sees us busy and
     // waits, or we see EXITING here.
     std::sync::atomic::fence(Ordering::SeqCst);
     if trigger == Trigger::Signal && EXITING.load(Ordering::SeqCst) {
-        return Ok(0);
+        return Written {
+            gating: 0,
+            result: Ok(()),
+        };
     }
     PROGRESS.fetch_add(1, Ordering::Relaxed);
     let report = build(trigger);
     PROGRESS.fetch_add(1, Ordering::Relaxed);
-    let gating = report
-        .findings
-        .iter()
-        .filter(|f| f.suppressed_by.is_none())
-        .filter(|f| {
-            matches!(
-                f.kind,
-                fdguard_report::FindingKind::PeerClosed
-                    | fdguard_report::FindingKind::ShutdownNotClosed
-                    | fdguard_report::FindingKind::SinceCheckpoint
-            )
-        })
-        .count();
-    LAST_GATING.store(gating, Ordering::Relaxed);
+    let gating = detect::gating(&report);
     let bytes = render(&report, format);
     PROGRESS.fetch_add(1, Ordering::Relaxed);
     let configured = matches!(destination, Destination::Configured);
@@ -540,8 +530,8 @@ pub fn write_with(
             }
         },
     };
-    match result {
-        Ok(()) => Ok(gating),
+    let result = match result {
+        Ok(()) => Ok(()),
         Err(why) if fallback_to_stderr => {
             // A bad FDGUARD_REPORT is reported once (at load or at the first failure), not
             // once per report.
@@ -558,29 +548,27 @@ pub fn write_with(
             Err(why)
         }
         Err(why) => Err(why),
-    }
+    };
+    Written { gating, result }
 }
 
 /// Writes a report to the configured place in the configured format.
+/// Returns its gating findings: a report that could not go to its file went to stderr, and its
+/// findings still count, so FDGUARD_EXITCODE applies either way.
 pub fn write_configured(trigger: Trigger) -> usize {
-    // A report that could not go to its file went to stderr: its findings still count, so
-    // FDGUARD_EXITCODE applies either way.
-    write(trigger, Destination::Configured, config::get().format)
-        .unwrap_or_else(|_| LAST_GATING.load(Ordering::Relaxed))
+    write_with(trigger, Destination::Configured, config::get().format, true).gating
 }
-
-/// Gating findings of the last report built by [`write_with`].
-static LAST_GATING: AtomicUsize = AtomicUsize::new(0);
 
 /// The report signal arrived: answer an `fdguard report` request if one is waiting, otherwise
 /// write to the configured place.
 pub fn on_signal() {
     match crate::control::take_request(events::pid()) {
         Some(request) => {
-            let _ = write(
+            write_with(
                 Trigger::Signal,
                 Destination::Path(&request.path),
                 request.format,
+                true,
             );
         }
         None => {

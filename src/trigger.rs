@@ -180,10 +180,7 @@ fn thread_main() {
     loop {
         let seen = WAKE.load(Ordering::Acquire);
         if EXIT_REQUEST.load(Ordering::Acquire) == EXIT_REQUESTED {
-            let gating = guard::catch("internal error while writing the exit report", || {
-                report::write_configured(Trigger::Exit)
-            })
-            .unwrap_or(0);
+            let gating = write_exit_report();
             EXIT_GATING.store(gating, Ordering::Relaxed);
             EXIT_REQUEST.store(EXIT_SERVED, Ordering::Release);
             futex_wake(&EXIT_REQUEST);
@@ -262,10 +259,7 @@ pub fn before_exit(status: i32, abrupt: bool) -> i32 {
     let gating = if abrupt && thread_running() {
         exit_report_on_thread()
     } else {
-        guard::catch("internal error while writing the exit report", || {
-            report::write_configured(Trigger::Exit)
-        })
-        .unwrap_or(0)
+        write_exit_report()
     };
     let code = config::get().exitcode;
     if gating > 0 && code != 0 {
@@ -275,6 +269,14 @@ pub fn before_exit(status: i32, abrupt: bool) -> i32 {
     } else {
         0
     }
+}
+
+/// Writes the exit report where configured; returns its gating findings (0 if it failed).
+fn write_exit_report() -> usize {
+    guard::catch("internal error while writing the exit report", || {
+        report::write_configured(Trigger::Exit)
+    })
+    .unwrap_or(0)
 }
 
 /// `_exit`/`_Exit`: the exit report is written by the `fdguard` thread while the exiting thread

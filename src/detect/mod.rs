@@ -285,28 +285,37 @@ fn duplicates(sockets_by_id: &BTreeMap<u64, Vec<&Socket>>, dup_min: usize) -> Ve
     out
 }
 
-/// Counts unsuppressed findings per kind into `report.summary` and returns how many of them
-/// gate the exit code (peer_closed, shutdown_not_closed, since_checkpoint).
-pub fn summarize(report: &mut Report) -> usize {
+/// Counts unsuppressed findings per kind into `report.summary`.
+pub fn summarize(report: &mut Report) {
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut suppressed = 0;
-    let mut gating = 0;
     for f in &report.findings {
         if f.suppressed_by.is_some() {
             suppressed += 1;
-            continue;
-        }
-        *counts.entry(f.kind.as_str().to_string()).or_default() += 1;
-        if matches!(
-            f.kind,
-            FindingKind::PeerClosed | FindingKind::ShutdownNotClosed | FindingKind::SinceCheckpoint
-        ) {
-            gating += 1;
+        } else {
+            *counts.entry(f.kind.as_str().to_string()).or_default() += 1;
         }
     }
     report.summary.findings = counts;
     report.summary.suppressed = suppressed;
-    gating
+}
+
+/// How many unsuppressed findings gate the exit code (FDGUARD_EXITCODE): peer_closed,
+/// shutdown_not_closed and since_checkpoint; duplicates and open_at_exit only inform.
+pub fn gating(report: &Report) -> usize {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.suppressed_by.is_none())
+        .filter(|f| {
+            matches!(
+                f.kind,
+                FindingKind::PeerClosed
+                    | FindingKind::ShutdownNotClosed
+                    | FindingKind::SinceCheckpoint
+            )
+        })
+        .count()
 }
 
 #[cfg(test)]
