@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 use fdguard_report::Report;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -190,6 +191,24 @@ impl Run {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // The program starts with exactly stdin, stdout and stderr, whatever the test runner
+        // inherited (a CI runner and an interactive shell leave different fds open): every
+        // report's fd budget, and every "exactly these sockets" check, is then the same on any
+        // machine. The fds are marked close-on-exec rather than closed so that std's own
+        // exec-error pipe keeps working until the exec.
+        // SAFETY: the closure runs between fork and exec and only makes one raw system call,
+        // which is async-signal-safe; it allocates nothing and takes no lock.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3u32,
+                    u32::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
+                Ok(())
+            });
+        }
         for (k, _) in std::env::vars() {
             if k.starts_with("FDGUARD_") && k != "FDGUARD_LIB" {
                 cmd.env_remove(k);
