@@ -9,4 +9,4 @@ bash tests/support/install-deps.sh
 cargo build --workspace --all-targets
 # The shipped benchmark must keep working: CI runs it in its short mode (numbers not checked).
 cargo run --release -q -p fdguard-bench -- --quick >/dev/null
-cargo test --workspace
+cargo test --workspace --no-fail-fast
