@@ -84,6 +84,11 @@ pub fn set_fast_unwind(fast: bool) {
     }
 }
 
+/// The capture depth in force: a stack this long may have been cut short.
+pub fn depth() -> usize {
+    SETTINGS.depth.load(Ordering::Relaxed)
+}
+
 fn in_own_module(ip: usize) -> bool {
     SETTINGS.own_lo.load(Ordering::Relaxed) <= ip && ip < SETTINGS.own_hi.load(Ordering::Relaxed)
 }

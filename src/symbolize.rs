@@ -124,8 +124,18 @@ impl Symbolizer {
     /// start-up frames (`__libc_start_*`, `_start`) and a thread's `start_thread`/`clone3` say
     /// nothing about who created the socket.
     pub fn stack(&mut self, stack_id: u32) -> Vec<Frame> {
+        let mut ips = crate::capture::frames(stack_id);
+        if ips.len() < crate::capture::depth() {
+            // A complete stack: drop its start-up frames by address before symbolising. Naming
+            // them first would load the C library's debug info (libc6-dbg: ~100 ms of
+            // decompression at every exit report) only to throw the names away.
+            let startup = StartupFrames::here();
+            while ips.len() > 1 && ips.last().is_some_and(|&ip| startup.contains(ip)) {
+                ips.pop();
+            }
+        }
         let mut out: Vec<Frame> = Vec::new();
-        for ip in crate::capture::frames(stack_id) {
+        for ip in ips {
             out.extend(self.frames(ip));
         }
         let noise = |f: &Frame| {
@@ -142,5 +152,39 @@ impl Symbolizer {
             out.pop();
         }
         out
+    }
+}
+
+/// Where a process's start-up frames live, to recognise them without symbols: every frame of
+/// the C library at the outer end of a complete stack is start-up code (`__libc_start_main`,
+/// `__libc_start_call_main` for the main thread, `start_thread` and `clone3` for the others:
+/// whatever the C library calls back into sits further in), and so is the executable's
+/// `_start`, a few bytes after the entry point.
+struct StartupFrames {
+    libc_base: Option<usize>,
+    entry: usize,
+}
+
+impl StartupFrames {
+    /// `_start` calls `__libc_start_main` within its first few dozen bytes on every ABI glibc
+    /// supports; 64 leaves margin without reaching into the next function.
+    const START_LEN: usize = 64;
+
+    fn here() -> StartupFrames {
+        // `sigaction` is one of the C library's own functions that fdguard does not interpose,
+        // so its address is inside libc, not inside libfdguard.so.
+        let libc_base = dladdr(libc::sigaction as *const () as usize).map(|m| m.base);
+        // SAFETY: getauxval has no preconditions; AT_ENTRY is the executable's entry point
+        // (0 if unknown, which matches no return address).
+        let entry = unsafe { libc::getauxval(libc::AT_ENTRY) } as usize;
+        StartupFrames { libc_base, entry }
+    }
+
+    fn contains(&self, ip: usize) -> bool {
+        if self.entry != 0 && ip > self.entry && ip - self.entry < Self::START_LEN {
+            return true;
+        }
+        self.libc_base
+            .is_some_and(|base| dladdr(ip).is_some_and(|m| m.base == base))
     }
 }

@@ -125,6 +125,14 @@ fn unbalanced_churn_reports_exactly_the_leaked_sockets_with_their_stack() {
                 !names.iter().any(|f| f == "churn_client_socket"),
                 "a churn stack never ends up on a leaked fd: {names:?}"
             );
+            // A thread's start-up frames (start_thread, clone3) are cut: the stack ends at
+            // the thread's own function.
+            assert_eq!(
+                names.last().map(String::as_str),
+                Some("worker_main"),
+                "fd {}: {names:?}",
+                s.fd
+            );
             assert!(
                 s.peer
                     .as_deref()
@@ -133,6 +141,7 @@ fn unbalanced_churn_reports_exactly_the_leaked_sockets_with_their_stack() {
             assert_eq!(s.dup_of, None);
         } else {
             assert!(names.iter().any(|f| f == "open_thread_listener"));
+            assert_eq!(names.last().map(String::as_str), Some("main"), "{names:?}");
         }
     }
     assert_matches_kernel(exit);
