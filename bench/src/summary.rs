@@ -96,6 +96,39 @@ fn cell(v: Option<f64>, width: usize, decimals: usize) -> String {
     }
 }
 
+/// The `q` quantile (0..=1) of `v`, interpolated between neighbours.
+fn quantile(v: &[f64], q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let at = q.clamp(0.0, 1.0) * (s.len() - 1) as f64;
+    let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+    Some(s[lo] + (s[hi] - s[lo]) * (at - lo as f64))
+}
+
+/// A workload's overhead in `mode` against the run without the shim: the median of the
+/// per-pass ratios, and their interquartile range. Falls back to the ratio of the medians
+/// (no spread) when no pass measured both.
+fn overhead(samples: &Samples, workload: &str, mode: Mode) -> (Option<f64>, Option<(f64, f64)>) {
+    let pairs = samples.paired_ratios(workload, mode, Mode::Without, "ns_per_op");
+    if pairs.is_empty() {
+        let m = Medians { samples };
+        return (
+            ratio(
+                m.get(workload, mode, "ns_per_op"),
+                m.get(workload, Mode::Without, "ns_per_op"),
+            ),
+            None,
+        );
+    }
+    (
+        median(&pairs),
+        quantile(&pairs, 0.25).zip(quantile(&pairs, 0.75)),
+    )
+}
+
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
@@ -198,7 +231,10 @@ pub fn render(ctx: &Context, sizes: &Sizes, rounds: usize, samples: &Samples) ->
     let valgrind = ctx.valgrind.as_ref().map(|v| v.1.as_str());
     let mut out = String::new();
     out.push_str(&format!(
-        "fdguard overhead: {rounds} interleaved rounds, medians. fdguard = {}{}; {}\n\n",
+        "fdguard overhead: {rounds} interleaved rounds ({} passes each of workloads 1-3), medians; \
+         a ratio is the median of the ratios of back-to-back pairs, [its interquartile range]. \
+         fdguard = {}{}; {}\n\n",
+        sizes.passes,
         ctx.lib.display(),
         ctx.baseline
             .as_ref()
@@ -214,12 +250,13 @@ pub fn render(ctx: &Context, sizes: &Sizes, rounds: usize, samples: &Samples) ->
         String::new()
     };
     out.push_str(&format!(
-        "{:<40} {:>8} {:>10} {:>10} {:>6} {:>9}{} {:>10} {:>6}\n",
+        "{:<40} {:>8} {:>10} {:>10} {:>6} {:>13} {:>9}{} {:>10} {:>6}\n",
         "workload",
         "unit",
         "without",
         "fdguard",
         "ratio",
+        "spread",
         "target",
         baseline_header,
         "valgrind",
@@ -239,22 +276,27 @@ pub fn render(ctx: &Context, sizes: &Sizes, rounds: usize, samples: &Samples) ->
             format!(
                 " {} {}",
                 cell(base, 10, 1),
-                cell(ratio(base, without), 6, 3)
+                cell(overhead(samples, row.workload, Mode::Baseline).0, 6, 3)
             )
         } else {
             String::new()
         };
+        let (fdguard_ratio, spread) = overhead(samples, row.workload, Mode::Fdguard);
+        let spread = spread
+            .map(|(lo, hi)| format!("[{lo:.3}-{hi:.3}]"))
+            .unwrap_or_else(|| "-".into());
         out.push_str(&format!(
-            "{:<40} {:>8} {} {} {} {:>9}{} {} {}\n",
+            "{:<40} {:>8} {} {} {} {:>13} {:>9}{} {} {}\n",
             row.label,
             row.unit,
             cell(without, 10, 1),
             cell(fdguard, 10, 1),
-            cell(ratio(fdguard, without), 6, 3),
+            cell(fdguard_ratio, 6, 3),
+            spread,
             row.target,
             baseline,
             cell(vg, 10, 1),
-            cell(ratio(vg, without), 6, 3),
+            cell(overhead(samples, row.workload, Mode::Valgrind).0, 6, 3),
         ));
     }
     out.push('\n');
@@ -340,8 +382,33 @@ pub fn to_json(
             "samples": values,
         });
     }
+    let mut overheads = Map::new();
+    for row in rows(sizes, "", 0.0) {
+        let mut per_mode = Map::new();
+        for mode in [
+            Mode::Fdguard,
+            Mode::NoStacks,
+            Mode::Baseline,
+            Mode::Valgrind,
+        ] {
+            let pairs = samples.paired_ratios(row.workload, mode, Mode::Without, "ns_per_op");
+            if !pairs.is_empty() {
+                per_mode.insert(
+                    mode.name().to_string(),
+                    json!({
+                        "median": median(&pairs),
+                        "p25": quantile(&pairs, 0.25),
+                        "p75": quantile(&pairs, 0.75),
+                        "pairs": pairs,
+                    }),
+                );
+            }
+        }
+        overheads.insert(row.workload.to_string(), Value::Object(per_mode));
+    }
     json!({
         "command": std::env::args().collect::<Vec<_>>(),
+        "overhead_vs_without": overheads,
         "quick": quick,
         "rounds": rounds,
         "lib": ctx.lib.display().to_string(),

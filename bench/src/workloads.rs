@@ -22,6 +22,10 @@ pub struct Sizes {
     pub stacks: u64,
     pub grpc_rpcs: u64,
     pub grpc_rpcs_valgrind: u64,
+    /// Passes per round of the short timed workloads (churn, lifecycle): on a shared 2-vCPU
+    /// machine one pass of the 8-thread lifecycle varies by ±8 %, so the ratio is the median
+    /// of many back-to-back pairs rather than of five.
+    pub passes: usize,
     pub timeout: Duration,
 }
 
@@ -40,6 +44,7 @@ impl Sizes {
             stacks: 1_024,
             grpc_rpcs: 3_000,
             grpc_rpcs_valgrind: 600,
+            passes: 3,
             timeout: Duration::from_secs(300),
         }
     }
@@ -57,6 +62,7 @@ impl Sizes {
             stacks: 128,
             grpc_rpcs: 300,
             grpc_rpcs_valgrind: 100,
+            passes: 1,
             timeout: Duration::from_secs(60),
         }
     }
@@ -66,16 +72,40 @@ impl Sizes {
 #[derive(Default)]
 pub struct Samples {
     pub values: BTreeMap<(String, Mode, String), Vec<f64>>,
+    /// The same samples keyed by the pass that took them: a workload's modes run back to
+    /// back within a pass, so two modes' samples of one pass form a pair (see
+    /// [`Samples::paired_ratio`]).
+    by_pass: BTreeMap<(String, Mode, String), BTreeMap<usize, f64>>,
+    /// The pass being run (set by [`round`]).
+    pass: usize,
     pub failures: Vec<String>,
     pub notes: Vec<String>,
 }
 
 impl Samples {
     fn add(&mut self, workload: &str, mode: Mode, metric: &str, value: f64) {
-        self.values
-            .entry((workload.to_string(), mode, metric.to_string()))
+        let key = (workload.to_string(), mode, metric.to_string());
+        self.by_pass
+            .entry(key.clone())
             .or_default()
-            .push(value);
+            .insert(self.pass, value);
+        self.values.entry(key).or_default().push(value);
+    }
+
+    /// `a / b` for every pass that measured `metric` in both modes, in pass order. Each pair
+    /// ran back to back, so the machine's slow drifts (other jobs on the host) cancel out of
+    /// each ratio, which they do not from a ratio of two medians taken minutes apart.
+    pub fn paired_ratios(&self, workload: &str, a: Mode, b: Mode, metric: &str) -> Vec<f64> {
+        let get = |mode| {
+            self.by_pass
+                .get(&(workload.to_string(), mode, metric.to_string()))
+        };
+        let (Some(a), Some(b)) = (get(a), get(b)) else {
+            return Vec::new();
+        };
+        a.iter()
+            .filter_map(|(pass, x)| b.get(pass).filter(|y| **y > 0.0).map(|y| x / y))
+            .collect()
     }
 
     fn add_json(&mut self, workload: &str, mode: Mode, json: &Value, metrics: &[&str]) {
@@ -108,7 +138,7 @@ fn rotated(modes: &[Mode], round: usize) -> Vec<Mode> {
     m
 }
 
-/// One round: every workload in every mode it has.
+/// One round: every workload in every mode it has; the short timed ones `sizes.passes` times.
 pub fn round(ctx: &Context, sizes: &Sizes, round: usize, samples: &mut Samples) {
     let available = |modes: &[Mode]| -> Vec<Mode> {
         modes
@@ -132,35 +162,41 @@ pub fn round(ctx: &Context, sizes: &Sizes, round: usize, samples: &mut Samples) 
     let churn = ctx.program("churn").display().to_string();
     let lifecycle = ctx.program("lifecycle").display().to_string();
 
-    for mode in rotated(&all, round) {
-        let argv = os(&[churn.clone(), sizes.churn_ops.to_string()]);
-        simple(ctx, sizes, samples, "churn", mode, &argv);
+    for p in 0..sizes.passes {
+        // A new pass number per pass and round: samples of one pass pair up.
+        let pass = round * sizes.passes + p;
+        samples.pass = pass;
+        for mode in rotated(&all, pass) {
+            let argv = os(&[churn.clone(), sizes.churn_ops.to_string()]);
+            simple(ctx, sizes, samples, "churn", mode, &argv);
+        }
+        let deep = available(&[Mode::Without, Mode::Fdguard, Mode::NoStacks, Mode::Baseline]);
+        for mode in rotated(&deep, pass) {
+            let argv = os(&[
+                churn.clone(),
+                sizes.churn_ops.to_string(),
+                sizes.deep_nesting.to_string(),
+            ]);
+            simple(ctx, sizes, samples, "churn_deep", mode, &argv);
+        }
+        for mode in rotated(&all, pass) {
+            let argv = os(&[
+                lifecycle.clone(),
+                sizes.lifecycle_ops.to_string(),
+                "1".into(),
+            ]);
+            simple(ctx, sizes, samples, "lifecycle", mode, &argv);
+        }
+        for mode in rotated(&all, pass) {
+            let argv = os(&[
+                lifecycle.clone(),
+                sizes.threaded_ops_per_thread.to_string(),
+                sizes.threads.to_string(),
+            ]);
+            simple(ctx, sizes, samples, "lifecycle_threads", mode, &argv);
+        }
     }
-    let deep = available(&[Mode::Without, Mode::Fdguard, Mode::NoStacks, Mode::Baseline]);
-    for mode in rotated(&deep, round) {
-        let argv = os(&[
-            churn.clone(),
-            sizes.churn_ops.to_string(),
-            sizes.deep_nesting.to_string(),
-        ]);
-        simple(ctx, sizes, samples, "churn_deep", mode, &argv);
-    }
-    for mode in rotated(&all, round) {
-        let argv = os(&[
-            lifecycle.clone(),
-            sizes.lifecycle_ops.to_string(),
-            "1".into(),
-        ]);
-        simple(ctx, sizes, samples, "lifecycle", mode, &argv);
-    }
-    for mode in rotated(&all, round) {
-        let argv = os(&[
-            lifecycle.clone(),
-            sizes.threaded_ops_per_thread.to_string(),
-            sizes.threads.to_string(),
-        ]);
-        simple(ctx, sizes, samples, "lifecycle_threads", mode, &argv);
-    }
+    samples.pass = round * sizes.passes;
     for mode in rotated(&three, round) {
         live(ctx, sizes, samples, "live", sizes.live_connections, mode);
     }
