@@ -202,7 +202,8 @@ fn derive(m: &Medians, sizes: &Sizes, shim: Mode) -> Derived {
         },
         symbolise_text_us: per_stack("report_text_ms"),
         symbolise_json_us: per_stack("report_json_ms"),
-        grpc_rps_change: ratio(get("grpc", shim, "rps"), get("grpc", Mode::Without, "rps"))
+        grpc_rps_change: median(&m.samples.paired_ratios("grpc", shim, Mode::Without, "rps"))
+            .or_else(|| ratio(get("grpc", shim, "rps"), get("grpc", Mode::Without, "rps")))
             .map(|r| (r - 1.0) * 100.0),
     }
 }
@@ -231,7 +232,7 @@ pub fn render(ctx: &Context, sizes: &Sizes, rounds: usize, samples: &Samples) ->
     let valgrind = ctx.valgrind.as_ref().map(|v| v.1.as_str());
     let mut out = String::new();
     out.push_str(&format!(
-        "fdguard overhead: {rounds} interleaved rounds ({} passes each of workloads 1-3), medians; \
+        "fdguard overhead: {rounds} interleaved rounds ({} passes each of workloads 1-3 and 5), medians; \
          a ratio is the median of the ratios of back-to-back pairs, [its interquartile range]. \
          fdguard = {}{}; {}\n\n",
         sizes.passes,

@@ -22,9 +22,9 @@ pub struct Sizes {
     pub stacks: u64,
     pub grpc_rpcs: u64,
     pub grpc_rpcs_valgrind: u64,
-    /// Passes per round of the short timed workloads (churn, lifecycle): on a shared 2-vCPU
-    /// machine one pass of the 8-thread lifecycle varies by ±8 %, so the ratio is the median
-    /// of many back-to-back pairs rather than of five.
+    /// Passes per round of the timed workloads (churn, lifecycle, gRPC): on a shared 2-vCPU
+    /// machine one pass of the 8-thread lifecycle varies by ±8 % and one gRPC run by ±30 %,
+    /// so a ratio is the median of many back-to-back pairs rather than of five.
     pub passes: usize,
     pub timeout: Duration,
 }
@@ -219,8 +219,20 @@ pub fn round(ctx: &Context, sizes: &Sizes, round: usize, samples: &mut Samples) 
         }
     }
     if ctx.python.is_some() {
-        for mode in rotated(&three, round) {
-            grpc(ctx, sizes, samples, mode);
+        // A 3,000-RPC run takes 2-4 s and varies by ±30 % with the host's load (both
+        // processes, their gRPC threads and Python's on 2 vCPUs), so it also gets several
+        // back-to-back pairs per round; valgrind (slow to start) runs in the first only.
+        for p in 0..sizes.passes {
+            let pass = round * sizes.passes + p;
+            samples.pass = pass;
+            let modes = if p == 0 {
+                three.clone()
+            } else {
+                available(&[Mode::Without, Mode::Fdguard, Mode::Baseline])
+            };
+            for mode in rotated(&modes, pass) {
+                grpc(ctx, sizes, samples, mode);
+            }
         }
     }
 }
