@@ -15,5 +15,6 @@ pub mod signal;
 pub mod stacks;
 pub mod text;
 pub mod units;
+pub mod verdict;
 
 pub use model::*;

@@ -91,7 +91,7 @@ pub struct FdBudget {
 }
 
 /// Where a tracked socket came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// Created in this process while fdguard was loaded (has a stack).

@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use crate::model::{Finding, FindingKind, Origin, Report, Role, Socket};
 use crate::stacks::{StackIdentity, frame_line, short_description};
 use crate::units::{duration, plural, utc_from_unix_ms};
+use crate::verdict::{ExitSeverity, exit_severity};
 
 /// Percentage of the soft fd limit above which the header warns (EMFILE comes next).
 const FD_BUDGET_WARN_PERCENT: u64 = 80;
@@ -20,6 +21,9 @@ const FD_BUDGET_WARN_PERCENT: u64 = 80;
 const RECENTLY_CLOSED_SHOWN: usize = 5;
 /// Frames named in one-line stack descriptions.
 const SHORT_STACK_FRAMES: usize = 3;
+/// Socket lines printed under a block of findings merged by stack; the rest are named by fd on
+/// one line (every socket is listed in full under LIVE SOCKETS, and in the JSON).
+const MERGED_SOCKETS_SHOWN: usize = 10;
 
 /// Renders `report` as the human-readable text report. The output ends with a newline.
 pub fn render(report: &Report) -> String {
@@ -178,14 +182,159 @@ fn write_findings(out: &mut String, report: &Report, columns: &Columns) {
     }
     // A stack printed under one finding is referred to, not repeated, under the next ones.
     let mut shown_stacks: Vec<StackIdentity<'_>> = Vec::new();
-    for finding in active {
+    for block in blocks(&active, &by_fd) {
         out.push('\n');
-        write_finding(out, report, &by_fd, columns, finding, &mut shown_stacks);
+        match block {
+            Block::One(finding) => {
+                write_finding(out, report, &by_fd, columns, finding, &mut shown_stacks)
+            }
+            Block::Merged(merged) => write_merged(out, columns, &merged, &mut shown_stacks),
+        }
     }
     for finding in suppressed {
         out.push('\n');
         write_suppressed_finding(out, &by_fd, columns, finding);
     }
+}
+
+/// How findings are printed: one by one, or merged LeakSanitizer-style ("N sockets created
+/// from stack S"), which is what keeps the report of a process holding thousands of sockets
+/// readable.
+enum Block<'a> {
+    One(&'a Finding),
+    Merged(Merged<'a>),
+}
+
+/// Single-socket findings of one kind (and, for `open_at_exit`, one [`ExitSeverity`]) whose
+/// sockets were all created from one stack.
+struct Merged<'a> {
+    kind: FindingKind,
+    severity: Option<ExitSeverity>,
+    findings: Vec<&'a Finding>,
+    group: Group<'a>,
+}
+
+/// What findings merge on: kind, creating stack, and how severe an exit leak is.
+#[derive(PartialEq, Eq, Hash)]
+struct MergeKey {
+    kind: FindingKind,
+    stack_id: Option<u64>,
+    origin: Option<Origin>,
+    severity: Option<ExitSeverity>,
+}
+
+/// Splits the (severity-sorted) findings into blocks. `peer_closed`, `shutdown_not_closed` and
+/// `open_at_exit` findings concern one socket each; those with the same kind and creating
+/// stack are merged into one block, placed where the first of them was. Everything else, and
+/// a merge key met only once, stays a finding of its own, printed as before.
+fn blocks<'a>(findings: &[&'a Finding], by_fd: &SocketsByFd<'a>) -> Vec<Block<'a>> {
+    let mut blocks: Vec<Block<'a>> = Vec::new();
+    let mut index: std::collections::HashMap<MergeKey, usize> = std::collections::HashMap::new();
+    for &finding in findings {
+        let mergeable = matches!(
+            finding.kind,
+            FindingKind::PeerClosed | FindingKind::ShutdownNotClosed | FindingKind::OpenAtExit
+        );
+        let (sockets, missing) = by_fd.sockets_for(&finding.fds);
+        let key = match (mergeable, missing.is_empty(), sockets.first()) {
+            (true, true, Some(first)) => {
+                let identity = StackIdentity::of(first);
+                let one_stack = sockets.iter().all(|s| StackIdentity::of(s) == identity);
+                let (stack_id, origin) = match identity {
+                    StackIdentity::Id(id) => (Some(id), None),
+                    StackIdentity::None(origin) => (None, Some(origin)),
+                    // Frames without an id (a hand-made report): not worth merging.
+                    StackIdentity::Frames(_) => (None, None),
+                };
+                let severity =
+                    (finding.kind == FindingKind::OpenAtExit).then(|| exit_severity(first));
+                (one_stack && (stack_id.is_some() || origin.is_some())).then_some(MergeKey {
+                    kind: finding.kind,
+                    stack_id,
+                    origin,
+                    severity,
+                })
+            }
+            _ => None,
+        };
+        let Some(key) = key else {
+            blocks.push(Block::One(finding));
+            continue;
+        };
+        match index.get(&key) {
+            Some(&at) => {
+                if let Block::Merged(merged) = &mut blocks[at] {
+                    merged.findings.push(finding);
+                    merged.group.sockets.extend(sockets);
+                }
+            }
+            None => {
+                index.insert(key, blocks.len());
+                let identity = StackIdentity::of(sockets[0]);
+                blocks.push(Block::Merged(Merged {
+                    kind: finding.kind,
+                    severity: (finding.kind == FindingKind::OpenAtExit)
+                        .then(|| exit_severity(sockets[0])),
+                    findings: vec![finding],
+                    group: Group { identity, sockets },
+                }));
+            }
+        }
+    }
+    // A merge key met once is an ordinary finding.
+    blocks
+        .into_iter()
+        .map(|block| match block {
+            Block::Merged(m) if m.findings.len() == 1 => Block::One(m.findings[0]),
+            other => other,
+        })
+        .collect()
+}
+
+/// One block of merged findings: a headline for all of them, the shared stack once, the first
+/// sockets in full and the others by fd.
+fn write_merged<'a>(
+    out: &mut String,
+    columns: &Columns,
+    merged: &Merged<'a>,
+    shown_stacks: &mut Vec<StackIdentity<'a>>,
+) {
+    let n = merged.group.sockets.len();
+    let what = match (merged.kind, merged.severity) {
+        (FindingKind::PeerClosed, _) => {
+            "sockets whose peer hung up are still open, past the grace period".to_string()
+        }
+        (FindingKind::ShutdownNotClosed, _) => {
+            "sockets were shut down and are still open, past the grace period".to_string()
+        }
+        (_, Some(ExitSeverity::Leak)) => "sockets were still open at exit — their peers are gone \
+                                          or they were shut down, so these are leaks"
+            .to_string(),
+        (_, Some(ExitSeverity::Listener)) => {
+            "listening sockets were still open at exit".to_string()
+        }
+        _ => "sockets were still open at exit".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "{}: {n} {what} (one finding each, merged: same creating stack)",
+        merged.kind.as_str()
+    );
+    let frames = if shown_stacks.contains(&merged.group.identity) {
+        Frames::Above
+    } else {
+        shown_stacks.push(merged.group.identity);
+        Frames::Full
+    };
+    write_group(
+        out,
+        columns,
+        &merged.group,
+        "  ",
+        frames,
+        &|_| Vec::new(),
+        MERGED_SOCKETS_SHOWN,
+    );
 }
 
 /// Most severe kind first (the enum's order is [`FindingKind::ALL`]'s); stable within a kind,
@@ -234,7 +383,7 @@ fn write_finding<'a>(
             shown_stacks.push(group.identity);
             Frames::Full
         };
-        write_group(out, columns, &group, "  ", frames, &suspects);
+        write_group(out, columns, &group, "  ", frames, &suspects, usize::MAX);
     }
     for fd in missing {
         let _ = writeln!(out, "  fd {fd}: not among the sockets listed");
@@ -327,7 +476,15 @@ fn write_live_sockets(out: &mut String, report: &Report, columns: &Columns) {
     );
     for group in group_by_stack(report.sockets.iter().collect(), GroupOrder::LargestFirst) {
         out.push('\n');
-        write_group(out, columns, &group, "", Frames::Full, &|_| Vec::new());
+        write_group(
+            out,
+            columns,
+            &group,
+            "",
+            Frames::Full,
+            &|_| Vec::new(),
+            usize::MAX,
+        );
     }
 }
 
@@ -457,6 +614,7 @@ fn write_group(
     indent: &str,
     frames: Frames,
     tags_for: &dyn Fn(&Socket) -> Vec<String>,
+    lines: usize,
 ) {
     let n = group.sockets.len() as u64;
     let what = format!("{n} socket{}", plural(n));
@@ -490,11 +648,23 @@ fn write_group(
             let _ = writeln!(out, "{indent}    {}", frame_line(index, frame, true));
         }
     }
-    for socket in &group.sockets {
+    for socket in group.sockets.iter().take(lines) {
         let _ = writeln!(
             out,
             "{indent}  {}",
             columns.socket_line(socket, &tags_for(socket))
+        );
+    }
+    if group.sockets.len() > lines {
+        let rest: Vec<String> = group.sockets[lines..]
+            .iter()
+            .map(|s| s.fd.to_string())
+            .collect();
+        let _ = writeln!(
+            out,
+            "{indent}  … and {} more from this stack: fd {}",
+            rest.len(),
+            rest.join(", ")
         );
     }
 }

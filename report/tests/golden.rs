@@ -24,6 +24,29 @@ fn exit_report() {
 }
 
 #[test]
+fn single_socket_findings_merge_by_creating_stack() {
+    // A poller holding 14 connections to one backend at exit, 2 of them in CLOSE_WAIT:
+    // peer_closed and open_at_exit findings (one per socket in the JSON) print as one block per
+    // kind, stack and exit severity; a block shows 10 sockets and names the rest by fd; a
+    // finding whose key is met once (fd 30, the listener) prints on its own as before.
+    let report = load("many_at_exit.json");
+    let text = text::render(&report);
+    assert_golden("many_at_exit.txt", &text);
+    assert!(text.contains("open_at_exit: 12 sockets were still open at exit"));
+    assert!(text.contains("… and 2 more from this stack: fd 22, 23"));
+    assert!(text.contains("open_at_exit: fd 30 to 127.0.0.1:51000 (ESTABLISHED) was still open"));
+    // The stack of a merged block is printed once in FINDINGS, then referred to.
+    assert_eq!(
+        text.split("LIVE SOCKETS")
+            .next()
+            .unwrap()
+            .matches("in open_upstream")
+            .count(),
+        1
+    );
+}
+
+#[test]
 fn filtered_by_kind() {
     let filter = Filter {
         kinds: vec![FindingKind::PeerClosed],

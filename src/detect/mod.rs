@@ -25,27 +25,8 @@ pub struct Settings {
     pub checkpoints: Vec<(u64, f64)>,
 }
 
-/// True when a socket in `tcp_state` has lost its peer: the peer finished its side
-/// (CLOSE_WAIT, LAST_ACK, CLOSING, TIME_WAIT), or the connection is CLOSE while the fd is still
-/// open (reset by the peer, or a refused non-blocking connect that was never cleaned up).
-pub fn peer_gone_state(tcp_state: Option<&str>, role: Role, has_peer: bool) -> bool {
-    match tcp_state {
-        Some("CLOSE_WAIT" | "LAST_ACK" | "CLOSING" | "TIME_WAIT") => true,
-        Some("CLOSE") => {
-            matches!(role, Role::Client | Role::Accepted | Role::Connected) && has_peer
-        }
-        _ => false,
-    }
-}
-
-/// [`peer_gone_state`] for a report socket.
-pub fn peer_gone(socket: &Socket) -> bool {
-    peer_gone_state(
-        socket.tcp_state.as_deref(),
-        socket.role,
-        socket.peer.is_some(),
-    )
-}
+// Shared with the text renderer, which groups findings by the same judgements.
+pub use fdguard_report::verdict::{ExitSeverity, exit_severity, peer_gone, peer_gone_state};
 
 /// Sockets keyed by socket_id (dup'ed fds belong to one socket), in fd order.
 fn by_socket(sockets: &[Socket]) -> BTreeMap<u64, Vec<&Socket>> {
@@ -177,29 +158,19 @@ pub fn run(sockets: &[Socket], settings: &Settings) -> Vec<Finding> {
     findings.extend(duplicates(&sockets_by_id, settings.dup_min));
 
     if settings.at_exit {
-        let mut at_exit: Vec<(u8, &Vec<&Socket>)> = sockets_by_id
+        let mut at_exit: Vec<(ExitSeverity, &Vec<&Socket>)> = sockets_by_id
             .values()
             .filter(|m| m[0].origin == Origin::Created)
-            .map(|m| {
-                let s = m[0];
-                let rank = if peer_gone(s) || s.shutdown.is_some() {
-                    0
-                } else if s.role == Role::Listener {
-                    2
-                } else {
-                    1
-                };
-                (rank, m)
-            })
+            .map(|m| (exit_severity(m[0]), m))
             .collect();
-        at_exit.sort_by_key(|(rank, m)| (*rank, m[0].fd));
-        for (rank, members) in at_exit {
+        at_exit.sort_by_key(|(severity, m)| (*severity, m[0].fd));
+        for (severity, members) in at_exit {
             let s = members[0];
             let fds = fds(members);
-            let why = match rank {
-                0 => " — its peer is gone or it was shut down, so this is a leak",
-                2 => " (listening socket)",
-                _ => "",
+            let why = match severity {
+                ExitSeverity::Leak => " — its peer is gone or it was shut down, so this is a leak",
+                ExitSeverity::Listener => " (listening socket)",
+                ExitSeverity::Open => "",
             };
             findings.push(Finding {
                 kind: FindingKind::OpenAtExit,
