@@ -136,7 +136,19 @@ impl Symbolizer {
         }
         let mut out: Vec<Frame> = Vec::new();
         for ip in ips {
-            out.extend(self.frames(ip));
+            let levels = self.frames(ip);
+            // Rust's runtime marks where the program's own code begins: below
+            // `__rust_begin_short_backtrace` are only std's start-up frames (lang_start,
+            // catch_unwind), which Rust's own panic backtraces hide the same way.
+            let rust_runtime = levels.iter().any(|f| {
+                f.function
+                    .as_deref()
+                    .is_some_and(|n| n.contains("__rust_begin_short_backtrace"))
+            });
+            if rust_runtime && !out.is_empty() {
+                break;
+            }
+            out.extend(levels);
         }
         let noise = |f: &Frame| {
             f.function.as_deref().is_some_and(|n| {

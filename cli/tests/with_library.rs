@@ -132,6 +132,12 @@ fn demo_finds_the_backup_connection_in_close_wait() {
     assert!(text.contains("peer_closed: "), "{text}");
     assert!(text.contains("CLOSE_WAIT"), "{text}");
     assert!(text.contains("open_backup_connection"), "{text}");
+    // The stack reaches the program's main and stops there: Rust's runtime frames below
+    // __rust_begin_short_backtrace (lang_start, catch_unwind) are cut, as in Rust's own
+    // short backtraces.
+    assert!(text.contains(" in fdguard::main "), "{text}");
+    assert!(!text.contains("lang_start"), "{text}");
+    assert!(!text.contains("__rust_begin_short_backtrace"), "{text}");
     assert!(
         text.contains("LIVE SOCKETS (1)"),
         "only the backup is still open:\n{text}"
