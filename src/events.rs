@@ -132,8 +132,8 @@ pub fn pair_created(fds: [i32; 2], family: i32, sock_type: i32) {
 /// caller's buffer (empty when the caller passed none: the report asks the kernel later).
 pub fn accepted(listener: i32, fd: i32, peer: PeerAddr) {
     guard::bookkeeping(|g| {
-        let (family, sock_type) = match table::get(listener) {
-            Some(l) => (l.family, l.sock_type),
+        let (family, sock_type) = match table::family_and_type(listener) {
+            Some(known) => known,
             None => (
                 socket_option(fd, libc::SO_DOMAIN),
                 socket_option(fd, libc::SO_TYPE),
@@ -181,7 +181,7 @@ pub fn connected(fd: i32, peer: PeerAddr, errno_value: i32) {
                     r.connect_errno = errno_value;
                 }
                 if peer.len > 0 {
-                    r.peer = peer;
+                    r.new_peer = Some(peer);
                 }
             }
             if matches!(r.role, Role::Unconnected | Role::Connected) {

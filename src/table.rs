@@ -299,36 +299,69 @@ pub fn get(fd: i32) -> Option<SocketRecord> {
     slot(fd)?.read(fd)
 }
 
-/// Applies `change` to `fd`'s record if it is tracked (connect, listen, shutdown).
-pub fn update(
-    _guard: &crate::guard::Guard,
-    fd: i32,
-    change: impl FnOnce(&mut SocketRecord),
-) -> bool {
+/// The part of a record that connect(), listen() and shutdown() change, as [`update`] hands it
+/// to its caller: identity fields are never rewritten after creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifecycle {
+    pub role: Role,
+    pub connect_ns: u64,
+    pub connect_errno: i32,
+    pub shutdown_how: u32,
+    pub shutdown_ns: u64,
+    /// A peer address to record (write-only: `None` leaves the recorded one).
+    pub new_peer: Option<PeerAddr>,
+}
+
+/// Applies `change` to `fd`'s lifecycle fields if it is tracked (connect, listen, shutdown).
+/// Reads and writes only those fields: connect() used to copy the whole record twice (read,
+/// clone, compare), about 500 instructions per call.
+pub fn update(_guard: &crate::guard::Guard, fd: i32, change: impl FnOnce(&mut Lifecycle)) -> bool {
     let Some(slot) = slot(fd) else { return false };
-    let Some(mut record) = slot.read(fd) else {
+    if slot.live.load(Ordering::Acquire) == LIVE_EMPTY {
         return false;
+    }
+    // Not under the sequence counter: only the thread that owns `fd` changes these fields
+    // (a concurrent connect() on one fd is a race in the host whichever value wins), and a
+    // reader that copies the record meanwhile is protected by the write below.
+    let before = Lifecycle {
+        role: Role::from_u32(slot.role.load(Ordering::Relaxed)),
+        connect_ns: slot.connect_ns.load(Ordering::Relaxed),
+        connect_errno: slot.connect_errno.load(Ordering::Relaxed) as i32,
+        shutdown_how: slot.shutdown_how.load(Ordering::Relaxed),
+        shutdown_ns: slot.shutdown_ns.load(Ordering::Relaxed),
+        new_peer: None,
     };
-    let before = record.clone();
-    change(&mut record);
-    if record == before {
+    let mut after = before;
+    change(&mut after);
+    if after == before {
         return true;
     }
     slot.begin_write();
-    // Only the fields an update may change; identity fields stay as they are.
-    slot.role.store(record.role as u32, Ordering::Relaxed);
-    slot.connect_ns.store(record.connect_ns, Ordering::Relaxed);
+    slot.role.store(after.role as u32, Ordering::Relaxed);
+    slot.connect_ns.store(after.connect_ns, Ordering::Relaxed);
     slot.connect_errno
-        .store(record.connect_errno as u32, Ordering::Relaxed);
+        .store(after.connect_errno as u32, Ordering::Relaxed);
     slot.shutdown_how
-        .store(record.shutdown_how, Ordering::Relaxed);
-    slot.shutdown_ns
-        .store(record.shutdown_ns, Ordering::Relaxed);
-    if record.peer != before.peer {
-        slot.store_peer(&record.peer);
+        .store(after.shutdown_how, Ordering::Relaxed);
+    slot.shutdown_ns.store(after.shutdown_ns, Ordering::Relaxed);
+    if let Some(peer) = &after.new_peer {
+        slot.store_peer(peer);
     }
     slot.end_write();
     true
+}
+
+/// `fd`'s address family and socket type, if tracked (accept() copies its listener's). Two
+/// loads: they never change while the record lives.
+pub fn family_and_type(fd: i32) -> Option<(i32, i32)> {
+    let slot = slot(fd)?;
+    if slot.live.load(Ordering::Acquire) == LIVE_EMPTY {
+        return None;
+    }
+    Some((
+        slot.family.load(Ordering::Relaxed) as i32,
+        slot.sock_type.load(Ordering::Relaxed) as i32,
+    ))
 }
 
 /// Marks `fd` as not to be reported (C API: an fd the app knows is long-lived).
