@@ -261,6 +261,9 @@ fn capture_with_libgcc(out: &mut [usize]) -> usize {
             if n == 0 && in_own_module(ip) {
                 return true; // still inside fdguard: skip
             }
+            if n > 0 && crate::unwind::is_known_startup(ip) {
+                return false; // start-up code, cut as the fast unwinder cuts it
+            }
             out[n] = ip;
             n += 1;
             n < out.len()

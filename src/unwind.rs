@@ -27,7 +27,7 @@
 #![allow(unsafe_code)]
 
 #[cfg(target_arch = "x86_64")]
-pub use imp::{capture, prepare};
+pub use imp::{capture, is_known_startup, prepare};
 
 /// Counters (tests check with them that the fast path really serves captures).
 #[cfg_attr(not(test), allow(dead_code))]
@@ -47,6 +47,12 @@ pub struct Stats {
 #[cfg(not(target_arch = "x86_64"))]
 pub fn capture(_out: &mut [usize], _own: impl Fn(usize) -> bool) -> Option<usize> {
     None
+}
+
+/// Other architectures: no start-up frames are learned.
+#[cfg(not(target_arch = "x86_64"))]
+pub fn is_known_startup(_ra: usize) -> bool {
+    false
 }
 
 /// Other architectures: nothing to prepare.
@@ -133,6 +139,8 @@ mod imp {
         /// we trust as one stack (see `stack_top`): the default thread stack size, at least
         /// 8 MiB.
         max_depth_bytes: AtomicUsize,
+        /// The executable's entry point (`AT_ENTRY`): `_start` returns a few bytes after it.
+        entry: AtomicUsize,
     }
 
     static SHARED: Shared = Shared {
@@ -141,7 +149,57 @@ mod imp {
         main_low: AtomicUsize::new(0),
         main_top: AtomicUsize::new(0),
         max_depth_bytes: AtomicUsize::new(8 << 20),
+        entry: AtomicUsize::new(0),
     };
+
+    /// Where a thread's own frames end: the innermost start-up frame of each kind of thread
+    /// seen so far (the return address in `__libc_start_call_main` below `main`, the one in
+    /// `start_thread` below a thread's function). They are learned from complete walks
+    /// ([`learn_startup`]); a later walk stops when it reaches one, because everything beyond
+    /// is start-up code the report cuts anyway (symbolize.rs): three or four frames, a third
+    /// of a typical capture, never walked again. Zero is "empty"; a return address is never 0.
+    static STARTUP: [AtomicUsize; STARTUP_KINDS] = [const { AtomicUsize::new(0) }; STARTUP_KINDS];
+    /// Distinct start-up return addresses kept (main thread, pthreads, a few spares).
+    const STARTUP_KINDS: usize = 8;
+    /// `_start` calls `__libc_start_main` within its first few dozen bytes.
+    const START_LEN: usize = 64;
+
+    /// True for a learned start-up return address (see [`STARTUP`]). Async-signal-safe.
+    #[inline]
+    pub fn is_known_startup(ra: usize) -> bool {
+        STARTUP.iter().any(|s| s.load(Ordering::Relaxed) == ra)
+    }
+
+    /// True for a return address that is start-up code when it sits at the outer end of a
+    /// complete stack: anywhere in the C library, or `_start` in the executable (the same
+    /// rule as the report's cut in symbolize.rs).
+    fn startup_code(snapshot: &Snapshot, ra: usize) -> bool {
+        let entry = SHARED.entry.load(Ordering::Relaxed);
+        (snapshot.libc_text.0 <= ra && ra < snapshot.libc_text.1)
+            || (entry != 0 && ra > entry && ra - entry < START_LEN)
+    }
+
+    /// A walk reached the real end of its stack with `out` holding every return address: cuts
+    /// the start-up frames at its outer end, remembers the innermost of them, and returns the
+    /// new length. At least one frame of the thread's own code stays.
+    fn learn_startup(snapshot: &Snapshot, out: &[usize]) -> usize {
+        let mut k = out.len();
+        while k > 1 && startup_code(snapshot, out[k - 1]) {
+            k -= 1;
+        }
+        if k == out.len() {
+            return k;
+        }
+        let ra = out[k];
+        for slot in &STARTUP {
+            match slot.compare_exchange(0, ra, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(existing) if existing == ra => break,
+                Err(_) => continue,
+            }
+        }
+        k
+    }
 
     /// What the loader says about the object containing an address. Two keys are equal only
     /// if they describe the same mapping of the same object.
@@ -302,6 +360,9 @@ mod imp {
                 return; // glibc < 2.35: libgcc serves every capture
             }
             SHARED.dl_find_object.store(f as usize, Ordering::Relaxed);
+            // SAFETY: getauxval has no preconditions (0 when the entry is unknown).
+            let entry = unsafe { libc::getauxval(libc::AT_ENTRY) } as usize;
+            SHARED.entry.store(entry, Ordering::Relaxed);
             read_stack_bounds();
             for slot in &CACHES {
                 slot.ways
@@ -722,6 +783,9 @@ mod imp {
                 logging.set(true);
             }
         }
+        // Set when the unwinder reports the outermost frame (framehop: no return address,
+        // e.g. `_start`'s and `clone3`'s CFI mark it undefined), not a failure to go on.
+        let mut reached_end = false;
         while n < out.len() {
             let lookup = frame.address_for_lookup() as usize;
             if !own(lookup) && !walk.validate(lookup)? {
@@ -729,13 +793,18 @@ mod imp {
             }
             let before = (regs.sp() as usize, regs.bp() as usize);
             logged.set(0);
-            let Ok(Some(next)) = snapshot.unwinder.unwind_frame(
+            let next = match snapshot.unwinder.unwind_frame(
                 frame,
                 &mut regs,
                 ways.cache_for(lookup as u64),
                 &mut read_stack,
-            ) else {
-                break;
+            ) {
+                Ok(Some(next)) => next,
+                Ok(None) => {
+                    reached_end = true;
+                    break;
+                }
+                Err(_) => break,
             };
             let Some(next_frame) = FrameAddress::from_return_address(next) else {
                 break;
@@ -761,6 +830,9 @@ mod imp {
                 logging.set(false);
                 record.finish(after.0);
             }
+            if n > 0 && is_known_startup(next) {
+                return Ok(n); // the rest is this thread's start-up code
+            }
             if snapshot.libc_text.0 <= next
                 && next < snapshot.libc_text.1
                 && is_signal_trampoline(next)
@@ -770,6 +842,9 @@ mod imp {
             out[n] = next;
             n += 1;
             frame = next_frame;
+        }
+        if reached_end {
+            n = learn_startup(snapshot, &out[..n]);
         }
         Ok(n)
     }
@@ -1081,6 +1156,50 @@ mod imp {
                     "replayed == walked"
                 );
             }
+        }
+
+        #[test]
+        fn start_up_frames_are_cut_learned_and_not_walked_again() {
+            // On a thread of its own (start_thread, clone3 below the closure), twice: the first
+            // walk reaches the end and learns where start-up begins, the second stops there.
+            let (first, second, slow) = std::thread::spawn(|| {
+                let first = both(64);
+                let second = both(64);
+                (first.0, second.0, first.1)
+            })
+            .join()
+            .unwrap();
+            // SAFETY: snapshots are never freed.
+            let snapshot = unsafe { &*SHARED.snapshot.load(Ordering::Acquire) };
+            // The two captures differ only in the return address into the closure (two call
+            // sites); beyond it, the learned stop cut exactly what the first walk cut.
+            assert_eq!(first.len(), second.len(), "{first:x?}\n{second:x?}");
+            let differing = first.iter().zip(&second).filter(|(a, b)| a != b).count();
+            assert_eq!(differing, 1, "{first:x?}\n{second:x?}");
+            let last = *first.last().unwrap();
+            assert!(!startup_code(snapshot, last), "{first:x?}");
+            assert!(
+                is_known_startup_after(&slow, last),
+                "{first:x?}\nslow {slow:x?}"
+            );
+            // libgcc walks on through start_thread and clone3: all of it start-up code.
+            let at = slow.iter().position(|ip| *ip == last).unwrap();
+            assert!(slow.len() > at + 1, "slow {slow:x?}");
+            assert!(
+                slow[at + 1..]
+                    .iter()
+                    .filter(|ip| **ip != 0) // libgcc's end marker
+                    .all(|ip| startup_code(snapshot, *ip)),
+                "slow {slow:x?}"
+            );
+        }
+
+        /// The frame after `last` in `slow` is a learned start-up return address.
+        fn is_known_startup_after(slow: &[usize], last: usize) -> bool {
+            slow.iter()
+                .position(|ip| *ip == last)
+                .and_then(|at| slow.get(at + 1))
+                .is_some_and(|next| is_known_startup(*next))
         }
 
         #[test]
