@@ -236,30 +236,32 @@ fn blocks<'a>(findings: &[&'a Finding], by_fd: &SocketsByFd<'a>) -> Vec<Block<'a
             FindingKind::PeerClosed | FindingKind::ShutdownNotClosed | FindingKind::OpenAtExit
         );
         let (sockets, missing) = by_fd.sockets_for(&finding.fds);
-        let key = match (mergeable, missing.is_empty(), sockets.first()) {
-            (true, true, Some(first)) => {
-                let identity = StackIdentity::of(first);
-                let one_stack = sockets.iter().all(|s| StackIdentity::of(s) == identity);
-                let (stack_id, origin) = match identity {
-                    StackIdentity::Id(id) => (Some(id), None),
-                    StackIdentity::None(origin) => (None, Some(origin)),
-                    // Frames without an id (a hand-made report): not worth merging.
-                    StackIdentity::Frames(_) => (None, None),
-                };
-                let severity =
-                    (finding.kind == FindingKind::OpenAtExit).then(|| exit_severity(first));
-                (one_stack && (stack_id.is_some() || origin.is_some())).then_some(MergeKey {
-                    kind: finding.kind,
-                    stack_id,
-                    origin,
-                    severity,
-                })
+        let first = match (mergeable, missing.is_empty(), sockets.first()) {
+            (true, true, Some(&first)) => first,
+            _ => {
+                blocks.push(Block::One(finding));
+                continue;
             }
-            _ => None,
         };
-        let Some(key) = key else {
+        let identity = StackIdentity::of(first);
+        let (stack_id, origin) = match identity {
+            StackIdentity::Id(id) => (Some(id), None),
+            StackIdentity::None(origin) => (None, Some(origin)),
+            // Frames without an id (a hand-made report): not worth merging.
+            StackIdentity::Frames(_) => (None, None),
+        };
+        if !sockets.iter().all(|s| StackIdentity::of(s) == identity)
+            || (stack_id.is_none() && origin.is_none())
+        {
             blocks.push(Block::One(finding));
             continue;
+        }
+        let severity = (finding.kind == FindingKind::OpenAtExit).then(|| exit_severity(first));
+        let key = MergeKey {
+            kind: finding.kind,
+            stack_id,
+            origin,
+            severity,
         };
         match index.get(&key) {
             Some(&at) => {
@@ -270,11 +272,9 @@ fn blocks<'a>(findings: &[&'a Finding], by_fd: &SocketsByFd<'a>) -> Vec<Block<'a
             }
             None => {
                 index.insert(key, blocks.len());
-                let identity = StackIdentity::of(sockets[0]);
                 blocks.push(Block::Merged(Merged {
                     kind: finding.kind,
-                    severity: (finding.kind == FindingKind::OpenAtExit)
-                        .then(|| exit_severity(sockets[0])),
+                    severity,
                     findings: vec![finding],
                     group: Group { identity, sockets },
                 }));
@@ -302,36 +302,29 @@ fn write_merged<'a>(
     let n = merged.group.sockets.len();
     let what = match (merged.kind, merged.severity) {
         (FindingKind::PeerClosed, _) => {
-            "sockets whose peer hung up are still open, past the grace period".to_string()
+            "sockets whose peer hung up are still open, past the grace period"
         }
         (FindingKind::ShutdownNotClosed, _) => {
-            "sockets were shut down and are still open, past the grace period".to_string()
+            "sockets were shut down and are still open, past the grace period"
         }
-        (_, Some(ExitSeverity::Leak)) => "sockets were still open at exit — their peers are gone \
-                                          or they were shut down, so these are leaks"
-            .to_string(),
-        (_, Some(ExitSeverity::Listener)) => {
-            "listening sockets were still open at exit".to_string()
+        (_, Some(ExitSeverity::Leak)) => {
+            "sockets were still open at exit — their peers are gone or they were shut down, so \
+             these are leaks"
         }
-        _ => "sockets were still open at exit".to_string(),
+        (_, Some(ExitSeverity::Listener)) => "listening sockets were still open at exit",
+        _ => "sockets were still open at exit",
     };
     let _ = writeln!(
         out,
         "{}: {n} {what} (one finding each, merged: same creating stack)",
         merged.kind.as_str()
     );
-    let frames = if shown_stacks.contains(&merged.group.identity) {
-        Frames::Above
-    } else {
-        shown_stacks.push(merged.group.identity);
-        Frames::Full
-    };
     write_group(
         out,
         columns,
         &merged.group,
         "  ",
-        frames,
+        Frames::once(merged.group.identity, shown_stacks),
         &|_| Vec::new(),
         MERGED_SOCKETS_SHOWN,
     );
@@ -377,12 +370,7 @@ fn write_finding<'a>(
         }
     };
     for group in group_by_stack(sockets, GroupOrder::FirstSeen) {
-        let frames = if shown_stacks.contains(&group.identity) {
-            Frames::Above
-        } else {
-            shown_stacks.push(group.identity);
-            Frames::Full
-        };
+        let frames = Frames::once(group.identity, shown_stacks);
         write_group(out, columns, &group, "  ", frames, &suspects, usize::MAX);
     }
     for fd in missing {
@@ -605,6 +593,18 @@ fn group_by_stack<'a>(sockets: Vec<&'a Socket>, order: GroupOrder) -> Vec<Group<
 enum Frames {
     Full,
     Above,
+}
+
+impl Frames {
+    /// A stack printed under one finding is referred to, not repeated, under the next ones.
+    fn once<'a>(identity: StackIdentity<'a>, shown: &mut Vec<StackIdentity<'a>>) -> Frames {
+        if shown.contains(&identity) {
+            Frames::Above
+        } else {
+            shown.push(identity);
+            Frames::Full
+        }
+    }
 }
 
 fn write_group(
