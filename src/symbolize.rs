@@ -25,6 +25,7 @@ pub struct Symbolizer {
     cache: HashMap<usize, Vec<Frame>>,
     /// The executable's path: dladdr names the main program "".
     exe: String,
+    startup: StartupFrames,
 }
 
 struct ModuleInfo {
@@ -63,6 +64,7 @@ impl Symbolizer {
         Symbolizer {
             cache: HashMap::new(),
             exe: exe.to_string(),
+            startup: StartupFrames::here(),
         }
     }
 
@@ -129,8 +131,7 @@ impl Symbolizer {
             // A complete stack: drop its start-up frames by address before symbolising. Naming
             // them first would load the C library's debug info (libc6-dbg: ~100 ms of
             // decompression at every exit report) only to throw the names away.
-            let startup = StartupFrames::here();
-            while ips.len() > 1 && ips.last().is_some_and(|&ip| startup.contains(ip)) {
+            while ips.len() > 1 && ips.last().is_some_and(|&ip| self.startup.contains(ip)) {
                 ips.pop();
             }
         }
@@ -150,6 +151,8 @@ impl Symbolizer {
             }
             out.extend(levels);
         }
+        // By name as well: a stack exactly `depth` frames long is not cut by position above
+        // (it may have been truncated), yet can still end in start-up frames.
         let noise = |f: &Frame| {
             f.function.as_deref().is_some_and(|n| {
                 n.starts_with("__libc_start_call_main")
