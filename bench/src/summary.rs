@@ -108,17 +108,22 @@ fn quantile(v: &[f64], q: f64) -> Option<f64> {
     Some(s[lo] + (s[hi] - s[lo]) * (at - lo as f64))
 }
 
-/// A workload's overhead in `mode` against the run without the shim: the median of the
+/// `metric` of a workload in `mode` against the run without the shim: the median of the
 /// per-pass ratios, and their interquartile range. Falls back to the ratio of the medians
 /// (no spread) when no pass measured both.
-fn overhead(samples: &Samples, workload: &str, mode: Mode) -> (Option<f64>, Option<(f64, f64)>) {
-    let pairs = samples.paired_ratios(workload, mode, Mode::Without, "ns_per_op");
+fn overhead(
+    samples: &Samples,
+    workload: &str,
+    mode: Mode,
+    metric: &str,
+) -> (Option<f64>, Option<(f64, f64)>) {
+    let pairs = samples.paired_ratios(workload, mode, Mode::Without, metric);
     if pairs.is_empty() {
         let m = Medians { samples };
         return (
             ratio(
-                m.get(workload, mode, "ns_per_op"),
-                m.get(workload, Mode::Without, "ns_per_op"),
+                m.get(workload, mode, metric),
+                m.get(workload, Mode::Without, metric),
             ),
             None,
         );
@@ -202,8 +207,8 @@ fn derive(m: &Medians, sizes: &Sizes, shim: Mode) -> Derived {
         },
         symbolise_text_us: per_stack("report_text_ms"),
         symbolise_json_us: per_stack("report_json_ms"),
-        grpc_rps_change: median(&m.samples.paired_ratios("grpc", shim, Mode::Without, "rps"))
-            .or_else(|| ratio(get("grpc", shim, "rps"), get("grpc", Mode::Without, "rps")))
+        grpc_rps_change: overhead(m.samples, "grpc", shim, "rps")
+            .0
             .map(|r| (r - 1.0) * 100.0),
     }
 }
@@ -277,12 +282,16 @@ pub fn render(ctx: &Context, sizes: &Sizes, rounds: usize, samples: &Samples) ->
             format!(
                 " {} {}",
                 cell(base, 10, 1),
-                cell(overhead(samples, row.workload, Mode::Baseline).0, 6, 3)
+                cell(
+                    overhead(samples, row.workload, Mode::Baseline, "ns_per_op").0,
+                    6,
+                    3
+                )
             )
         } else {
             String::new()
         };
-        let (fdguard_ratio, spread) = overhead(samples, row.workload, Mode::Fdguard);
+        let (fdguard_ratio, spread) = overhead(samples, row.workload, Mode::Fdguard, "ns_per_op");
         let spread = spread
             .map(|(lo, hi)| format!("[{lo:.3}-{hi:.3}]"))
             .unwrap_or_else(|| "-".into());
@@ -297,7 +306,11 @@ pub fn render(ctx: &Context, sizes: &Sizes, rounds: usize, samples: &Samples) ->
             row.target,
             baseline,
             cell(vg, 10, 1),
-            cell(overhead(samples, row.workload, Mode::Valgrind).0, 6, 3),
+            cell(
+                overhead(samples, row.workload, Mode::Valgrind, "ns_per_op").0,
+                6,
+                3
+            ),
         ));
     }
     out.push('\n');

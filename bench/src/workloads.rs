@@ -74,7 +74,7 @@ pub struct Samples {
     pub values: BTreeMap<(String, Mode, String), Vec<f64>>,
     /// The same samples keyed by the pass that took them: a workload's modes run back to
     /// back within a pass, so two modes' samples of one pass form a pair (see
-    /// [`Samples::paired_ratio`]).
+    /// [`Samples::paired_ratios`]).
     by_pass: BTreeMap<(String, Mode, String), BTreeMap<usize, f64>>,
     /// The pass being run (set by [`round`]).
     pass: usize,
@@ -162,38 +162,50 @@ pub fn round(ctx: &Context, sizes: &Sizes, round: usize, samples: &mut Samples) 
     let churn = ctx.program("churn").display().to_string();
     let lifecycle = ctx.program("lifecycle").display().to_string();
 
+    // The timed workloads of rows 1-3: (name, modes, argv).
+    let deep = available(&[Mode::Without, Mode::Fdguard, Mode::NoStacks, Mode::Baseline]);
+    let timed: [(&str, &[Mode], Vec<String>); 4] = [
+        (
+            "churn",
+            &all,
+            vec![churn.clone(), sizes.churn_ops.to_string()],
+        ),
+        (
+            "churn_deep",
+            &deep,
+            vec![
+                churn,
+                sizes.churn_ops.to_string(),
+                sizes.deep_nesting.to_string(),
+            ],
+        ),
+        (
+            "lifecycle",
+            &all,
+            vec![
+                lifecycle.clone(),
+                sizes.lifecycle_ops.to_string(),
+                "1".into(),
+            ],
+        ),
+        (
+            "lifecycle_threads",
+            &all,
+            vec![
+                lifecycle,
+                sizes.threaded_ops_per_thread.to_string(),
+                sizes.threads.to_string(),
+            ],
+        ),
+    ];
     for p in 0..sizes.passes {
         // A new pass number per pass and round: samples of one pass pair up.
         let pass = round * sizes.passes + p;
         samples.pass = pass;
-        for mode in rotated(&all, pass) {
-            let argv = os(&[churn.clone(), sizes.churn_ops.to_string()]);
-            simple(ctx, sizes, samples, "churn", mode, &argv);
-        }
-        let deep = available(&[Mode::Without, Mode::Fdguard, Mode::NoStacks, Mode::Baseline]);
-        for mode in rotated(&deep, pass) {
-            let argv = os(&[
-                churn.clone(),
-                sizes.churn_ops.to_string(),
-                sizes.deep_nesting.to_string(),
-            ]);
-            simple(ctx, sizes, samples, "churn_deep", mode, &argv);
-        }
-        for mode in rotated(&all, pass) {
-            let argv = os(&[
-                lifecycle.clone(),
-                sizes.lifecycle_ops.to_string(),
-                "1".into(),
-            ]);
-            simple(ctx, sizes, samples, "lifecycle", mode, &argv);
-        }
-        for mode in rotated(&all, pass) {
-            let argv = os(&[
-                lifecycle.clone(),
-                sizes.threaded_ops_per_thread.to_string(),
-                sizes.threads.to_string(),
-            ]);
-            simple(ctx, sizes, samples, "lifecycle_threads", mode, &argv);
+        for (workload, modes, argv) in &timed {
+            for mode in rotated(modes, pass) {
+                simple(ctx, sizes, samples, workload, mode, &os(argv));
+            }
         }
     }
     samples.pass = round * sizes.passes;
