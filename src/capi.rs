@@ -18,10 +18,13 @@
 //! leaving a "Reserved from previous use" comment in its place. `tests/header.rs` pins them.
 #![allow(unsafe_code)]
 
+use crate::agent::report_now;
+use crate::annotate::{checkpoints, labels};
 use crate::config::Format;
-use crate::guard::{self, Guard};
-use crate::report::{self, Destination};
-use crate::{real, table};
+use crate::platform::guard::{self, Guard};
+use crate::platform::{kernel, real};
+use crate::report::{Destination, snapshot};
+use crate::track::table;
 use fdguard_report::Trigger;
 use libc::{c_char, c_int};
 use std::ffi::CStr;
@@ -240,7 +243,7 @@ unsafe fn bounded_c_str<'a>(ptr: *const c_char, max: usize) -> Option<&'a [u8]> 
 /// Checks an fd argument for a tracked socket.
 fn tracked(fd: c_int) -> Result<(), fdguard_result> {
     match table::get(fd) {
-        Some(record) if !record.ignored && report::still_a_socket(fd) => Ok(()),
+        Some(record) if !record.ignored && kernel::is_socket(fd) => Ok(()),
         _ => Err(fdguard_result::NotTracked),
     }
 }
@@ -337,7 +340,7 @@ pub extern "C" fn fdguard_report(format: u32) -> fdguard_result {
             return fdguard_result::BadFormat;
         };
         let _guard = try_rc!(enter());
-        match report::write_with(Trigger::Api, Destination::Configured, format, true).result {
+        match report_now(Trigger::Api, Destination::Configured, format, true).result {
             Ok(()) => fdguard_result::Ok,
             Err(_) => fdguard_result::WriteFailed,
         }
@@ -384,7 +387,7 @@ pub unsafe extern "C" fn fdguard_report_to_path(
         };
         let _guard = try_rc!(enter());
         try_rc!(check_report_path(path));
-        match report::write_with(Trigger::Api, Destination::Path(path), format, false).result {
+        match report_now(Trigger::Api, Destination::Path(path), format, false).result {
             Ok(()) => fdguard_result::Ok,
             Err(_) => fdguard_result::WriteFailed,
         }
@@ -415,7 +418,7 @@ pub extern "C" fn fdguard_report_to_fd(fd: c_int, format: u32) -> fdguard_result
         if flags < 0 || flags & libc::O_ACCMODE == libc::O_RDONLY {
             return fdguard_result::BadFd;
         }
-        match report::write_with(Trigger::Api, Destination::Fd(fd), format, false).result {
+        match report_now(Trigger::Api, Destination::Fd(fd), format, false).result {
             Ok(()) => fdguard_result::Ok,
             Err(_) => fdguard_result::WriteFailed,
         }
@@ -440,7 +443,7 @@ pub unsafe extern "C" fn fdguard_checkpoint(out_id: *mut u64) -> fdguard_result 
             return fdguard_result::NullArgument;
         }
         let _guard = try_rc!(enter());
-        let id = report::checkpoint();
+        let id = checkpoints::set();
         // SAFETY: non-NULL, and the caller promises it is writable.
         unsafe { out_id.write(id) };
         fdguard_result::Ok
@@ -464,7 +467,7 @@ pub unsafe extern "C" fn fdguard_open_since(id: u64, out_count: *mut usize) -> f
             return fdguard_result::NullArgument;
         }
         let _guard = try_rc!(enter());
-        let Some(fds) = report::open_since(id) else {
+        let Some(fds) = checkpoints::time_of(id).map(snapshot::open_since) else {
             return fdguard_result::UnknownCheckpoint;
         };
         // SAFETY: non-NULL, and the caller promises it is writable.
@@ -500,7 +503,7 @@ pub unsafe extern "C" fn fdguard_open_since_fds(
             return fdguard_result::NullArgument;
         }
         let _guard = try_rc!(enter());
-        let Some(list) = report::open_since(id) else {
+        let Some(list) = checkpoints::time_of(id).map(snapshot::open_since) else {
             return fdguard_result::UnknownCheckpoint;
         };
         if list.len() > capacity {
@@ -533,7 +536,7 @@ pub unsafe extern "C" fn fdguard_live_sockets(out_count: *mut usize) -> fdguard_
             return fdguard_result::NullArgument;
         }
         let _guard = try_rc!(enter());
-        let count = usize::try_from(report::live_count()).unwrap_or(usize::MAX);
+        let count = usize::try_from(snapshot::live_count()).unwrap_or(usize::MAX);
         // SAFETY: non-NULL, and the caller promises it is writable.
         unsafe { out_count.write(count) };
         fdguard_result::Ok
@@ -577,10 +580,12 @@ pub unsafe extern "C" fn fdguard_label(fd: c_int, label: *const c_char) -> fdgua
         };
         let _guard = try_rc!(enter());
         try_rc!(tracked(fd));
-        if report::set_label(fd, text) {
-            fdguard_result::Ok
-        } else {
-            fdguard_result::NotTracked
+        match table::get(fd) {
+            Some(record) => {
+                labels::set(record.socket_id, text);
+                fdguard_result::Ok
+            }
+            None => fdguard_result::NotTracked,
         }
     }
 }
@@ -599,7 +604,7 @@ pub extern "C" fn fdguard_untrack(fd: c_int) -> fdguard_result {
             return fdguard_result::BadFd;
         }
         let _guard = try_rc!(enter());
-        if table::get(fd).is_some() && report::still_a_socket(fd) && table::set_ignored(fd, true) {
+        if table::get(fd).is_some() && kernel::is_socket(fd) && table::set_ignored(fd, true) {
             fdguard_result::Ok
         } else {
             fdguard_result::NotTracked

@@ -7,9 +7,13 @@
 //! pre-existing.
 #![allow(unsafe_code)]
 
-use crate::detect::suppress::{self, Rule};
-use crate::guard::Guard;
-use crate::{capture, clock, config, events, guard, log, real, trigger};
+use crate::agent::{exit, fork, signal};
+use crate::config;
+use crate::hooks::events;
+use crate::platform::guard::{self, Guard};
+use crate::platform::{clock, log, process, real};
+use crate::track::capture;
+use fdguard_report::detect::suppress::{self, Rule};
 use once_cell::sync::OnceCell;
 
 static SUPPRESSIONS: OnceCell<Vec<Rule>> = OnceCell::new();
@@ -69,7 +73,7 @@ fn load() {
     guard::install_panic_hook();
     clock::mark_loaded();
     log::remember_stderr();
-    events::refresh_pid();
+    process::refresh_pid();
     // A value that is not UTF-8 gets its line here and the default (never a lossy copy: for
     // FDGUARD_REPORT that would be a different path).
     let not_utf8 = std::cell::RefCell::new(Vec::new());
@@ -95,8 +99,8 @@ fn load() {
         return;
     }
     if let config::Sink::File(template) = &cfg.sink {
-        let probe = config::expand_path(template, events::pid(), 1, "x", 0);
-        if let Err(why) = crate::output::check_directory(&probe) {
+        let probe = config::expand_path(template, process::pid(), 1, "x", 0);
+        if let Err(why) = crate::report::write::check_directory(&probe) {
             log::line(&[
                 "fdguard: FDGUARD_REPORT: ",
                 &why,
@@ -151,9 +155,9 @@ fn load() {
     config::install(cfg);
     events::scan_preexisting(&guard);
     if let Some(sig) = signal {
-        trigger::install_signal(sig);
+        signal::install(sig);
     }
-    trigger::install_atexit();
-    trigger::install_fork_handlers();
+    exit::install_atexit();
+    fork::install_handlers();
     guard::activate();
 }

@@ -1,40 +1,33 @@
-//! libfdguard.so: finds socket fd leaks in an unmodified running process.
+//! libfdguard.so: finds socket fd leaks in a running, unmodified process.
 //!
-//! Data flows one way: `interpose` (the libc hooks) → `events` → `table` (fd-indexed records,
-//! lock-free) → `report` (snapshot, kernel state, `symbolize`) → `detect` (findings) →
-//! `output`. `trigger` decides when reports happen; `config` is read once by `init`.
+//! Data flows one way, and the folders show the stages:
+//!
+//! - `hooks/`: the interposed libc calls and what each means for the table (`hooks::events`);
+//! - `track/`: what is recorded — the fd table, records, addresses, creating stacks, history;
+//! - `annotate/`: what the program adds through the C API (checkpoints, labels);
+//! - `report/`: snapshot → kernel state → detectors (shared with the CLI, in
+//!   `fdguard_report::detect`) → render → write;
+//! - `agent/`: when reports happen (signal, requests, exit), the `fdguard` thread and its
+//!   watcher, fork bookkeeping;
+//! - `platform/`: libc, kernel and loader glue used by every stage.
+//!
+//! `config` is read once by `init` (the constructor); `capi` is the C API. Each module's first
+//! lines state its one job.
 //!
 //! Unsafe code is denied crate-wide and allowed, with a `// SAFETY:` comment on every block,
-//! only in the modules that must talk to libc or the loader: interpose, real, guard, table,
-//! capture, unwind, sockaddr, symbolize, trigger, output, control, report, init, events, log,
-//! clock, capi.
+//! only in the modules that must talk to libc or the loader (each says so at its top with
+//! `#![allow(unsafe_code)]`).
 #![deny(unsafe_code)]
 // In unit tests the hooks are not exported (so the test binary never interposes itself), which
 // leaves most of the crate unreachable from the test harness.
 #![cfg_attr(test, allow(dead_code))]
 
+mod agent;
+mod annotate;
 mod capi;
-mod capture;
-mod clock;
 mod config;
-mod control;
-mod detect;
-mod events;
-mod guard;
-mod history;
+mod hooks;
 mod init;
-mod interpose;
-mod log;
-mod output;
-mod procfs;
-mod real;
-mod record;
+mod platform;
 mod report;
-mod sockaddr;
-mod symbolize;
-mod table;
-mod trigger;
-mod unwind;
-mod watch;
-
-pub(crate) use init::suppressions;
+mod track;

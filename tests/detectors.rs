@@ -51,7 +51,7 @@ fn peer_closed_is_reported_with_its_stack_and_since_when() {
         Some(format!("127.0.0.1:{}", truth["port"]).as_str())
     );
     let s = report.sockets.iter().find(|s| s.fd == f.fds[0]).unwrap();
-    assert_eq!(s.tcp_state.as_deref(), Some("CLOSE_WAIT"));
+    assert_eq!(s.tcp_state.map(|t| t.as_str()), Some("CLOSE_WAIT"));
     assert!(
         s.peer_closed_s.is_some_and(|t| t >= 0.3),
         "{:?}",

@@ -90,7 +90,7 @@ fn report_tcp(report: &Report) -> BTreeSet<(i32, String)> {
     report
         .sockets
         .iter()
-        .filter_map(|s| Some((s.fd, s.tcp_state.clone()?)))
+        .filter_map(|s| Some((s.fd, s.tcp_state?.as_str().to_string())))
         .collect()
 }
 

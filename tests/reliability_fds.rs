@@ -170,11 +170,11 @@ fn sockets_inherited_from_a_parent_without_fdguard_are_preexisting_with_peer_and
         client.peer.as_deref(),
         Some(format!("127.0.0.1:{port}").as_str())
     );
-    assert_eq!(client.tcp_state.as_deref(), Some("ESTABLISHED"));
+    assert_eq!(client.tcp_state.map(|t| t.as_str()), Some("ESTABLISHED"));
     assert!(client.stack.is_empty() && client.stack_id.is_none());
     let listener = socket(child, &parent["listener"]);
     assert_eq!(listener.origin, Origin::Preexisting);
     assert_eq!(listener.role, Role::Listener);
-    assert_eq!(listener.tcp_state.as_deref(), Some("LISTEN"));
+    assert_eq!(listener.tcp_state.map(|t| t.as_str()), Some("LISTEN"));
     assert_eq!(child.sockets.len(), 2);
 }

@@ -220,7 +220,12 @@ fn agrees_with_kernel(what: &str, report: &Report, pid: i32) -> BTreeSet<(String
         if k.state.is_none() {
             continue; // not TCP (unix, …): presence is all the kernel table can confirm
         }
-        assert_eq!(s.tcp_state.as_deref(), k.state, "{what}: fd {} state", s.fd);
+        assert_eq!(
+            s.tcp_state.map(|t| t.as_str()),
+            k.state,
+            "{what}: fd {} state",
+            s.fd
+        );
         assert_eq!(s.local, k.local, "{what}: fd {} local address", s.fd);
         if k.remote.is_some() {
             assert_eq!(s.peer, k.remote, "{what}: fd {} peer", s.fd);

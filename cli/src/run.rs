@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, SystemTime};
 
+use fdguard_report::template::PathTemplate;
 use fdguard_report::text;
 use fdguard_report::units::UtcTime;
 
@@ -156,77 +157,6 @@ pub fn plan_destination(
         template,
         dir: fixed_dir.then_some(dir),
     })
-}
-
-/// One piece of a report file-name template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    Literal(char),
-    Digits,
-    AnyText,
-}
-
-/// Matches file names produced from a report path template's last component: `%p`, `%n`, `%t`
-/// are numbers, `%e` any text, `%%` a percent sign; a template without `%p` gets `.<pid>`
-/// appended, as the library does (LeakSanitizer's log_path convention).
-#[derive(Debug, Clone)]
-pub struct TemplateMatcher {
-    pieces: Vec<Piece>,
-}
-
-impl TemplateMatcher {
-    /// Builds the matcher for a full template path.
-    pub fn new(template: &str) -> TemplateMatcher {
-        let name = template.rsplit('/').next().unwrap_or(template);
-        let mut pieces = Vec::new();
-        let mut chars = name.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c != '%' {
-                pieces.push(Piece::Literal(c));
-                continue;
-            }
-            match chars.peek() {
-                Some('p' | 'n' | 't') => {
-                    chars.next();
-                    pieces.push(Piece::Digits);
-                }
-                Some('e') => {
-                    chars.next();
-                    pieces.push(Piece::AnyText);
-                }
-                Some('%') => {
-                    chars.next();
-                    pieces.push(Piece::Literal('%'));
-                }
-                _ => pieces.push(Piece::Literal('%')),
-            }
-        }
-        if !template.contains("%p") {
-            pieces.push(Piece::Literal('.'));
-            pieces.push(Piece::Digits);
-        }
-        TemplateMatcher { pieces }
-    }
-
-    /// True when `name` could have been produced by the template.
-    pub fn matches(&self, name: &str) -> bool {
-        let chars: Vec<char> = name.chars().collect();
-        match_from(&self.pieces, &chars)
-    }
-}
-
-fn match_from(pieces: &[Piece], text: &[char]) -> bool {
-    match pieces.split_first() {
-        None => text.is_empty(),
-        Some((Piece::Literal(c), rest)) => text.first() == Some(c) && match_from(rest, &text[1..]),
-        Some((Piece::Digits, rest)) => {
-            let run = text.iter().take_while(|c| c.is_ascii_digit()).count();
-            (1..=run).rev().any(|n| match_from(rest, &text[n..]))
-        }
-        Some((Piece::AnyText, rest)) => {
-            (1..=text.len()).rev().any(|n| match_from(rest, &text[n..]))
-        }
-    }
 }
 
 /// The environment variables `run` sets for the child (LD_PRELOAD included).
@@ -467,7 +397,7 @@ fn summarise_reports(
     cwd: &Path,
     quiet: bool,
 ) -> usize {
-    let matcher = TemplateMatcher::new(template);
+    let matcher = PathTemplate::parse(template);
     let mut found: Vec<Found> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -475,7 +405,7 @@ fn summarise_reports(
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
             let modified = entry.metadata().ok()?.modified().ok()?;
-            if !matcher.matches(&name) || modified < started {
+            if !matcher.file_name_matches(&name) || modified < started {
                 return None;
             }
             let content = std::fs::read_to_string(entry.path()).ok()?;
@@ -704,17 +634,17 @@ mod tests {
 
     #[test]
     fn template_matching() {
-        let m = TemplateMatcher::new("/x/fdguard.%p.%n.json");
-        assert!(m.matches("fdguard.123.1.json"));
-        assert!(!m.matches("fdguard.123.json"));
-        assert!(!m.matches("fdguard.123.1.json.tmp"));
-        assert!(!m.matches(".fdguard.123.1.json.fdguard-tmp.1.2"));
-        let no_pid = TemplateMatcher::new("/x/report.json");
-        assert!(no_pid.matches("report.json.4242"));
-        assert!(!no_pid.matches("report.json"));
-        let exe = TemplateMatcher::new("/x/%e-%t-%p%%");
-        assert!(exe.matches("my-app-1764198000-42%"));
-        assert!(!exe.matches("-1764198000-42%"));
+        let m = PathTemplate::parse("/x/fdguard.%p.%n.json");
+        assert!(m.file_name_matches("fdguard.123.1.json"));
+        assert!(!m.file_name_matches("fdguard.123.json"));
+        assert!(!m.file_name_matches("fdguard.123.1.json.tmp"));
+        assert!(!m.file_name_matches(".fdguard.123.1.json.fdguard-tmp.1.2"));
+        let no_pid = PathTemplate::parse("/x/report.json");
+        assert!(no_pid.file_name_matches("report.json.4242"));
+        assert!(!no_pid.file_name_matches("report.json"));
+        let exe = PathTemplate::parse("/x/%e-%t-%p%%");
+        assert!(exe.file_name_matches("my-app-1764198000-42%"));
+        assert!(!exe.file_name_matches("-1764198000-42%"));
     }
 
     #[test]

@@ -7,12 +7,14 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod detect;
 pub mod diff;
 pub mod filter;
 #[allow(missing_docs)]
 pub mod model;
 pub mod signal;
 pub mod stacks;
+pub mod template;
 pub mod text;
 pub mod units;
 pub mod verdict;

@@ -41,6 +41,11 @@ pub struct Report {
     pub schema_version: u32,
     /// `fdguard <version>`.
     pub tool: String,
+    /// How the data was collected: `preload` (libfdguard.so inside the process: stacks,
+    /// lifecycle) or `inspect` (`fdguard inspect` from outside: kernel state only, no stacks).
+    /// Reports written before this field existed are `preload`.
+    #[serde(default)]
+    pub collector: Collector,
     pub pid: i32,
     /// Executable path (`/proc/self/exe`), or `argv[0]` when that cannot be read.
     pub program: String,
@@ -91,20 +96,174 @@ pub struct FdBudget {
 }
 
 /// Where a tracked socket came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// Created in this process while fdguard was loaded (has a stack).
+    #[default]
     Created,
     /// Already open when fdguard was loaded (inherited across exec, or opened by a library
     /// constructor that ran first); no stack.
     Preexisting,
     /// Created by the parent before a fork() that produced this process.
     Inherited,
+    /// Received from another process over a unix socket (`SCM_RIGHTS`).
+    Received,
+    /// Found open at report time without any hook having seen it created (a raw `syscall()`,
+    /// a path inside libc): no stack, origin unknown.
+    Untracked,
+    /// Seen from outside the process by `fdguard inspect` (no hooks at all).
+    Observed,
+    /// An origin written by a later fdguard that this reader does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// How a report's data was collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Collector {
+    /// libfdguard.so, loaded into the process.
+    #[default]
+    Preload,
+    /// `fdguard inspect`: `/proc` and the kernel's socket diagnostics, from outside.
+    Inspect,
+    /// A collector written by a later fdguard that this reader does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// A TCP connection state, as the kernel names it (`include/net/tcp_states.h`). The JSON and
+/// the text use the upper-case names `ss` prints (`ESTABLISHED`, `CLOSE_WAIT`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TcpState {
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+    NewSynRecv,
+    /// A state number or name this reader does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl TcpState {
+    /// Every state, in the kernel's numbering (1 = ESTABLISHED … 12 = NEW_SYN_RECV).
+    pub const ALL: [TcpState; 12] = [
+        TcpState::Established,
+        TcpState::SynSent,
+        TcpState::SynRecv,
+        TcpState::FinWait1,
+        TcpState::FinWait2,
+        TcpState::TimeWait,
+        TcpState::Close,
+        TcpState::CloseWait,
+        TcpState::LastAck,
+        TcpState::Listen,
+        TcpState::Closing,
+        TcpState::NewSynRecv,
+    ];
+
+    /// The state for the kernel's `tcpi_state` / `idiag_state` number.
+    pub fn from_kernel(number: u8) -> TcpState {
+        match number {
+            1..=12 => TcpState::ALL[number as usize - 1],
+            _ => TcpState::Unknown,
+        }
+    }
+
+    /// The name `ss` and the JSON use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TcpState::Established => "ESTABLISHED",
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynRecv => "SYN_RECV",
+            TcpState::FinWait1 => "FIN_WAIT1",
+            TcpState::FinWait2 => "FIN_WAIT2",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Close => "CLOSE",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::Listen => "LISTEN",
+            TcpState::Closing => "CLOSING",
+            TcpState::NewSynRecv => "NEW_SYN_RECV",
+            TcpState::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// Parses a name as [`TcpState::as_str`] writes it (case-insensitive).
+    pub fn parse(name: &str) -> Option<TcpState> {
+        TcpState::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl std::fmt::Display for TcpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the kernel says about a TCP connection's recent activity (`TCP_INFO`, or
+/// `INET_DIAG_INFO` for `fdguard inspect`), read at report time. Times are seconds before the
+/// report; `None` when the kernel gave no value (for example, never since the connection
+/// started).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TcpActivity {
+    /// Since the last payload was received (`tcpi_last_data_recv`).
+    #[serde(default)]
+    pub last_data_recv_s: Option<f64>,
+    /// Since the last payload was sent (`tcpi_last_data_sent`).
+    #[serde(default)]
+    pub last_data_sent_s: Option<f64>,
+    /// Since the last ACK was received (`tcpi_last_ack_recv`).
+    #[serde(default)]
+    pub last_ack_recv_s: Option<f64>,
+    /// Segments sent and not yet acknowledged (`tcpi_unacked`).
+    #[serde(default)]
+    pub unacked: u32,
+    /// Retransmissions of the current unacknowledged data (`tcpi_retransmits`).
+    #[serde(default)]
+    pub retransmits: u32,
+    /// Retransmission timer backoff (`tcpi_backoff`).
+    #[serde(default)]
+    pub backoff: u32,
+    /// Unanswered zero-window or keepalive probes (`tcpi_probes`).
+    #[serde(default)]
+    pub probes: u32,
+    /// `SO_KEEPALIVE` is on; `None` when unknown.
+    #[serde(default)]
+    pub keepalive: Option<bool>,
+    /// Bytes received and not yet read by the program; `None` when unknown.
+    #[serde(default)]
+    pub recv_queue: Option<u64>,
+    /// Bytes written by the program and not yet acknowledged; `None` when unknown.
+    #[serde(default)]
+    pub send_queue: Option<u64>,
+}
+
+impl TcpActivity {
+    /// Seconds since payload last moved either way, when both directions are known.
+    pub fn idle_s(&self) -> Option<f64> {
+        match (self.last_data_recv_s, self.last_data_sent_s) {
+            (Some(r), Some(s)) => Some(r.min(s)),
+            (Some(x), None) | (None, Some(x)) => Some(x),
+            (None, None) => None,
+        }
+    }
 }
 
 /// What the socket is used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// connect() was called on it.
@@ -116,6 +275,7 @@ pub enum Role {
     /// One end of a socketpair().
     Pair,
     /// Created but neither connected, accepted nor listening (yet).
+    #[default]
     Unconnected,
     /// Pre-existing socket with a peer whose direction is unknown.
     Connected,
@@ -183,7 +343,7 @@ pub struct ShutdownInfo {
 }
 
 /// One live socket fd.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Socket {
     pub fd: i32,
     /// Identifies the underlying socket: fds made by dup() share it.
@@ -202,10 +362,20 @@ pub struct Socket {
     /// Local address in the same notation.
     #[serde(default)]
     pub local: Option<String>,
-    /// The kernel's TCP state name at report time (`ESTABLISHED`, `CLOSE_WAIT`, …); null when
-    /// not TCP.
+    /// The kernel's TCP state at report time (`ESTABLISHED`, `CLOSE_WAIT`, …); null when not
+    /// TCP.
     #[serde(default)]
-    pub tcp_state: Option<String>,
+    pub tcp_state: Option<TcpState>,
+    /// Seconds the connection has been in `tcp_state`, as far as fdguard could date it (the
+    /// watcher's samples, or the kernel's own timestamps); null when unknown.
+    #[serde(default)]
+    pub state_since_s: Option<f64>,
+    /// What the kernel says about the connection's recent activity; null when not TCP.
+    #[serde(default)]
+    pub tcp: Option<TcpActivity>,
+    /// The socket's inode number (`socket:[N]` in `/proc/PID/fd`, the `ino` column of `ss -e`).
+    #[serde(default)]
+    pub inode: Option<u64>,
     /// Seconds since the socket was created (since load, for pre-existing ones).
     pub age_s: f64,
     #[serde(default)]
@@ -256,8 +426,21 @@ pub enum FindingKind {
     PeerClosed,
     /// The app called shutdown() and did not close() within the grace period.
     ShutdownNotClosed,
+    /// Data sent and never acknowledged while the kernel retransmits: the peer vanished
+    /// without a FIN (host down, cable cut, keepalive off).
+    HalfOpen,
+    /// An ESTABLISHED connection that has carried no payload either way for longer than the
+    /// idle threshold (grpc/grpc#42125: a channel closed, its connection never released).
+    IdleOrphan,
+    /// A connection stuck in SYN_SENT past its threshold, or whose connect() failed and whose
+    /// fd the program never closed.
+    StuckConnecting,
     /// Opened since a checkpoint and still open.
     SinceCheckpoint,
+    /// Live sockets per creating stack or per backend that keep rising across samples.
+    Growth,
+    /// New connections to one backend per minute far above the process's norm.
+    ReconnectChurn,
     /// Several simultaneous client connections to one backend.
     DuplicateBackend,
     /// Still open when the process exited.
@@ -270,10 +453,15 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// All kinds, most severe first.
-    pub const ALL: [FindingKind; 5] = [
+    pub const ALL: [FindingKind; 10] = [
         FindingKind::PeerClosed,
         FindingKind::ShutdownNotClosed,
+        FindingKind::HalfOpen,
+        FindingKind::IdleOrphan,
+        FindingKind::StuckConnecting,
         FindingKind::SinceCheckpoint,
+        FindingKind::Growth,
+        FindingKind::ReconnectChurn,
         FindingKind::DuplicateBackend,
         FindingKind::OpenAtExit,
     ];
@@ -283,7 +471,12 @@ impl FindingKind {
         match self {
             FindingKind::PeerClosed => "peer_closed",
             FindingKind::ShutdownNotClosed => "shutdown_not_closed",
+            FindingKind::HalfOpen => "half_open",
+            FindingKind::IdleOrphan => "idle_orphan",
+            FindingKind::StuckConnecting => "stuck_connecting",
             FindingKind::SinceCheckpoint => "since_checkpoint",
+            FindingKind::Growth => "growth",
+            FindingKind::ReconnectChurn => "reconnect_churn",
             FindingKind::DuplicateBackend => "duplicate_backend",
             FindingKind::OpenAtExit => "open_at_exit",
             FindingKind::Unknown => "unknown",
@@ -293,6 +486,30 @@ impl FindingKind {
     /// Parses the JSON spelling.
     pub fn parse(s: &str) -> Option<FindingKind> {
         FindingKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// How much a finding asks of the reader. Only `leak` findings gate `FDGUARD_EXITCODE` and
+/// count as leaks; a healthy program gets none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// A socket nobody will use again: act on it.
+    Leak,
+    /// Suspicious, worth a look: may be a leak, may be a program's choice.
+    Warning,
+    /// Context (a healthy pool, what was open at exit): nothing to fix by itself.
+    Info,
+}
+
+impl Severity {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Leak => "leak",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
     }
 }
 
@@ -318,6 +535,26 @@ pub struct Finding {
     /// counted in the summary or the exit code.
     #[serde(default)]
     pub suppressed_by: Option<String>,
+    /// How much this finding asks of the reader. Absent in reports written before severities
+    /// existed: [`Finding::severity`] then derives it from the kind as those versions did.
+    #[serde(default)]
+    pub severity: Option<Severity>,
+}
+
+impl Finding {
+    /// The finding's severity: as written, or for older reports what the kind meant then
+    /// (the kinds that gated the exit code were leaks; the rest informed).
+    pub fn severity(&self) -> Severity {
+        self.severity.unwrap_or(match self.kind {
+            FindingKind::PeerClosed
+            | FindingKind::ShutdownNotClosed
+            | FindingKind::SinceCheckpoint => Severity::Leak,
+            FindingKind::DuplicateBackend | FindingKind::OpenAtExit | FindingKind::Unknown => {
+                Severity::Info
+            }
+            _ => Severity::Warning,
+        })
+    }
 }
 
 /// A suppression rule and how often it matched.

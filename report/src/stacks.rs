@@ -75,6 +75,10 @@ pub fn stack_key(socket_stack: &[Frame], origin: Origin) -> Vec<String> {
             Origin::Preexisting => "(open before fdguard was loaded)".to_string(),
             Origin::Inherited => "(inherited across fork, no stack)".to_string(),
             Origin::Created => "(no stack recorded)".to_string(),
+            Origin::Received => "(received from another process, no stack)".to_string(),
+            Origin::Untracked => "(found open, never seen created)".to_string(),
+            Origin::Observed => "(inspected from outside, no stack)".to_string(),
+            Origin::Unknown => "(unknown origin, no stack)".to_string(),
         }];
     }
     socket_stack.iter().map(frame_key).collect()

@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{Finding, FindingKind, Origin, Report, Role, Socket};
+use crate::model::{Finding, FindingKind, Origin, Report, Role, Socket, TcpState};
 use crate::stacks::{StackIdentity, frame_line, short_description};
 use crate::units::{duration, plural, utc_from_unix_ms};
 use crate::verdict::{ExitSeverity, exit_severity};
@@ -636,6 +636,27 @@ fn write_group(
         StackIdentity::None(Origin::Created) => {
             writeln!(out, "{indent}{what} with no recorded stack:")
         }
+        StackIdentity::None(Origin::Received) => {
+            writeln!(
+                out,
+                "{indent}{what} received from another process (SCM_RIGHTS, no stack):"
+            )
+        }
+        StackIdentity::None(Origin::Untracked) => {
+            writeln!(
+                out,
+                "{indent}{what} found open that no hook saw created (raw system call?):"
+            )
+        }
+        StackIdentity::None(Origin::Observed) => {
+            writeln!(
+                out,
+                "{indent}{what} seen from outside the process (no stack):"
+            )
+        }
+        StackIdentity::None(Origin::Unknown) => {
+            writeln!(out, "{indent}{what} of unknown origin (no stack):")
+        }
     };
     if let (false, Frames::Above) = (group.identity.is_none(), frames) {
         let _ = writeln!(out, "{indent}    (frames shown above)");
@@ -759,7 +780,7 @@ fn endpoints(socket: &Socket) -> String {
 }
 
 fn state(socket: &Socket) -> &str {
-    socket.tcp_state.as_deref().unwrap_or("-")
+    socket.tcp_state.map_or("-", TcpState::as_str)
 }
 
 fn age(socket: &Socket) -> String {
@@ -806,6 +827,7 @@ mod tests {
         Report {
             schema_version: SCHEMA_VERSION,
             tool: "fdguard 0.1.0".to_string(),
+            collector: Collector::Preload,
             pid: 7,
             program: "/bin/x".to_string(),
             cmdline: vec![],

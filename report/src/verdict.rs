@@ -2,15 +2,17 @@
 //! findings with them, and the text renderer uses the same ones to group findings, so a report
 //! re-rendered by `fdguard show` judges exactly as the library did.
 
-use crate::model::{Role, Socket};
+use crate::model::{Role, Socket, TcpState};
 
 /// True when a socket in `tcp_state` has lost its peer: the peer finished its side
 /// (CLOSE_WAIT, LAST_ACK, CLOSING, TIME_WAIT), or the connection is CLOSE while the fd is still
 /// open (reset by the peer, or a refused non-blocking connect that was never cleaned up).
-pub fn peer_gone_state(tcp_state: Option<&str>, role: Role, has_peer: bool) -> bool {
+pub fn peer_gone_state(tcp_state: Option<TcpState>, role: Role, has_peer: bool) -> bool {
     match tcp_state {
-        Some("CLOSE_WAIT" | "LAST_ACK" | "CLOSING" | "TIME_WAIT") => true,
-        Some("CLOSE") => {
+        Some(TcpState::CloseWait | TcpState::LastAck | TcpState::Closing | TcpState::TimeWait) => {
+            true
+        }
+        Some(TcpState::Close) => {
             matches!(role, Role::Client | Role::Accepted | Role::Connected) && has_peer
         }
         _ => false,
@@ -19,11 +21,7 @@ pub fn peer_gone_state(tcp_state: Option<&str>, role: Role, has_peer: bool) -> b
 
 /// [`peer_gone_state`] for a report socket.
 pub fn peer_gone(socket: &Socket) -> bool {
-    peer_gone_state(
-        socket.tcp_state.as_deref(),
-        socket.role,
-        socket.peer.is_some(),
-    )
+    peer_gone_state(socket.tcp_state, socket.role, socket.peer.is_some())
 }
 
 /// How much a socket still open at exit matters, most severe first (the order of the

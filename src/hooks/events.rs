@@ -1,0 +1,231 @@
+//! What each interposed call means for the fd table. The hooks beside this file call these after
+//! (creation) or before (close) the real function; this is where the policy lives, so the hooks
+//! stay five lines each.
+//!
+//! Creation-side events run inside [`guard::bookkeeping`] (reentrancy guard + panic boundary).
+//! Close-side events ([`before_close`], [`before_close_range`]) must stay async-signal-safe: they
+//! only touch the table's atomics.
+#![allow(unsafe_code)]
+
+use crate::agent::thread;
+use crate::platform::guard::{self, Guard};
+use crate::platform::kernel::{self, Side, socket_option};
+use crate::platform::process::{pid, thread_name, tid};
+use crate::platform::{clock, procfs};
+use crate::track::record::{NO_STACK, Origin, Role, SocketRecord};
+use crate::track::sockaddr::PeerAddr;
+use crate::track::{capture, table};
+
+fn new_record(_guard: &Guard, fd: i32, family: i32, sock_type: i32, role: Role) -> SocketRecord {
+    SocketRecord {
+        fd,
+        socket_id: table::next_socket_id(),
+        created_ns: clock::now_ns(),
+        stack_id: capture::capture_stack(),
+        tid: tid(),
+        family,
+        sock_type,
+        role,
+        origin: Origin::Created,
+        creator_pid: pid(),
+        dup_of: -1,
+        thread_name: thread_name(),
+        ..SocketRecord::default()
+    }
+}
+
+fn publish_created(guard: &Guard, record: &SocketRecord) {
+    table::publish(guard, record);
+    thread::socket_appeared(guard);
+}
+
+/// socket() returned `fd`.
+pub fn socket_created(fd: i32, family: i32, sock_type: i32) {
+    guard::bookkeeping(|g| {
+        if crate::config::get().test_fault.as_deref() == Some("hook-panic") {
+            panic!("injected fault (FDGUARD_TEST_FAULT=hook-panic)");
+        }
+        let record = new_record(g, fd, family, sock_type, Role::Unconnected);
+        publish_created(g, &record);
+    });
+}
+
+/// socketpair() returned `fds`.
+pub fn pair_created(fds: [i32; 2], family: i32, sock_type: i32) {
+    guard::bookkeeping(|g| {
+        let first = new_record(g, fds[0], family, sock_type, Role::Pair);
+        let second = SocketRecord {
+            fd: fds[1],
+            socket_id: table::next_socket_id(),
+            ..first.clone()
+        };
+        publish_created(g, &first);
+        publish_created(g, &second);
+    });
+}
+
+/// accept()/accept4() on `listener` returned `fd`; `peer` is what the kernel wrote into the
+/// caller's buffer (empty when the caller passed none: the report asks the kernel later).
+pub fn accepted(listener: i32, fd: i32, peer: PeerAddr) {
+    guard::bookkeeping(|g| {
+        let (family, sock_type) = match table::family_and_type(listener) {
+            Some(known) => known,
+            None => (
+                socket_option(fd, libc::SO_DOMAIN),
+                socket_option(fd, libc::SO_TYPE),
+            ),
+        };
+        let mut record = new_record(g, fd, family, sock_type, Role::Accepted);
+        record.peer = peer;
+        publish_created(g, &record);
+    });
+}
+
+/// connect() on `fd` to `peer` finished with `errno_value` (0 on success; EINPROGRESS for a
+/// non-blocking connect still records the intended peer).
+pub fn connected(fd: i32, peer: PeerAddr, errno_value: i32) {
+    guard::bookkeeping(|g| {
+        let now = clock::now_ns();
+        table::update(g, fd, |r| {
+            // A second connect() on a non-blocking socket (EALREADY/EISCONN) keeps the first.
+            if r.connect_ns == 0
+                || r.connect_errno == libc::EINPROGRESS
+                || r.connect_errno == libc::EALREADY
+            {
+                if r.connect_ns == 0 {
+                    r.connect_ns = now;
+                    r.connect_errno = errno_value;
+                } else if errno_value == libc::EISCONN {
+                    r.connect_errno = 0;
+                } else if errno_value != libc::EALREADY && errno_value != libc::EINPROGRESS {
+                    r.connect_errno = errno_value;
+                }
+                if peer.len > 0 {
+                    r.new_peer = Some(peer);
+                }
+            }
+            if matches!(r.role, Role::Unconnected | Role::Connected) {
+                r.role = Role::Client;
+            }
+        });
+    });
+}
+
+/// listen() succeeded on `fd`.
+pub fn listening(fd: i32) {
+    guard::bookkeeping(|g| {
+        table::update(g, fd, |r| r.role = Role::Listener);
+    });
+}
+
+/// shutdown(`how`) succeeded on `fd`.
+pub fn shut_down(fd: i32, how: i32) {
+    guard::bookkeeping(|g| {
+        let now = clock::now_ns();
+        table::update(g, fd, |r| {
+            let bits = |h: u32| match h {
+                1 => 1u32, // SHUT_RD + 1
+                2 => 2,    // SHUT_WR + 1
+                3 => 3,    // SHUT_RDWR + 1
+                _ => 0,
+            };
+            let merged = bits(r.shutdown_how) | bits((how + 1).clamp(0, 3) as u32);
+            if r.shutdown_ns == 0 {
+                r.shutdown_ns = now;
+            }
+            r.shutdown_how = merged;
+        });
+    });
+}
+
+/// `new` now refers to the same open socket as `old` (dup, dup2, dup3, F_DUPFD*). Runs after
+/// the real call: the number `new` stays occupied throughout, so no other socket can be
+/// given it in between.
+///
+/// Async-signal-safe and, like the close path, independent of the reentrancy guard: hosts
+/// call dup2() from signal handlers, and the handler may interrupt this very thread inside
+/// fdguard's own bookkeeping (where the guard is held). Skipping the update then would leave
+/// `new` untracked, or still described as the socket dup2 just replaced
+/// (tests/reliability_signals.rs lost 45% of such dups). Retiring `new` and copying `old`'s
+/// record are atomic stores (at worst one mmap for a fresh table chunk); only starting the
+/// reporter thread needs the guard, and `old` being tracked means it was started already.
+pub fn duplicated(old: i32, new: i32) {
+    if old == new || !close_path_enabled() {
+        return;
+    }
+    let copied = guard::catch_quietly(|| {
+        table::retire(new);
+        table::publish_dup(old, new)
+    });
+    if copied == Some(true) {
+        guard::bookkeeping(thread::socket_appeared);
+    }
+}
+
+/// True when the close path may touch the table: fdguard active and not a vfork child. Unlike
+/// the creation path this does not need the reentrancy guard: retiring is a few atomic stores,
+/// correct whoever closes the number (our own internal closes included).
+#[inline]
+fn close_path_enabled() -> bool {
+    guard::is_active() && !guard::in_vfork_child()
+}
+
+/// `fd` is about to be closed. Async-signal-safe.
+#[inline]
+pub fn before_close(fd: i32) {
+    if close_path_enabled() {
+        let _ = guard::catch_quietly(|| table::retire(fd));
+    }
+}
+
+/// close_range(first, last, flags) is about to run. Async-signal-safe.
+pub fn before_close_range(first: u32, last: u32, flags: i32) {
+    let known = libc::CLOSE_RANGE_CLOEXEC as i32 | libc::CLOSE_RANGE_UNSHARE as i32;
+    let closes =
+        flags & !known == 0 && flags & libc::CLOSE_RANGE_CLOEXEC as i32 == 0 && first <= last;
+    if closes && close_path_enabled() {
+        let _ = guard::catch_quietly(|| table::retire_range(first, last));
+    }
+}
+
+/// closefrom(lowfd) is about to run. Async-signal-safe.
+pub fn before_closefrom(lowfd: i32) {
+    if close_path_enabled() {
+        let _ = guard::catch_quietly(|| table::retire_range(lowfd.max(0) as u32, u32::MAX));
+    }
+}
+
+/// Records the sockets that were open before fdguard loaded (constructor): peer and state but
+/// no stack.
+pub fn scan_preexisting(guard: &Guard) {
+    let now = clock::now_ns();
+    for fd in procfs::open_fds()
+        .into_iter()
+        .filter(|f| f.socket)
+        .map(|f| f.fd)
+    {
+        let peer = kernel::address(fd, Side::Peer).map(|b| PeerAddr::from_bytes(&b));
+        let role = if socket_option(fd, libc::SO_ACCEPTCONN) == 1 {
+            Role::Listener
+        } else if peer.is_some() {
+            Role::Connected
+        } else {
+            Role::Unconnected
+        };
+        let record = SocketRecord {
+            fd,
+            socket_id: table::next_socket_id(),
+            created_ns: now,
+            stack_id: NO_STACK,
+            family: socket_option(fd, libc::SO_DOMAIN),
+            sock_type: socket_option(fd, libc::SO_TYPE),
+            role,
+            origin: Origin::Preexisting,
+            creator_pid: pid(),
+            dup_of: -1,
+            peer: peer.unwrap_or_default(),
+            ..SocketRecord::default()
+        };
+        table::publish(guard, &record);
+    }
+}

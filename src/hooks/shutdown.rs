@@ -1,0 +1,22 @@
+//! shutdown(2).
+#![allow(unsafe_code)]
+
+use super::events;
+use crate::platform::errno::ErrnoKeeper;
+use crate::platform::real;
+use libc::c_int;
+
+/// Interposed `shutdown(2)`.
+///
+/// # Safety
+/// Same contract as `shutdown(2)`.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
+    // SAFETY: forwarded unchanged.
+    let rc = unsafe { real::shutdown(fd, how) };
+    if rc == 0 {
+        let _errno = ErrnoKeeper::save();
+        events::shut_down(fd, how);
+    }
+    rc
+}

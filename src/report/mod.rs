@@ -1,0 +1,204 @@
+//! The report side: snapshot → kernel state → detectors → render → write, one stage per
+//! module, data flowing one way.
+//!
+//! - `snapshot`: a consistent copy of the live table, reconciled with the kernel;
+//! - `build`: kernel state per socket, symbolised stacks (`symbolize`), annotations, the
+//!   detectors (shared with the CLI in `fdguard_report::detect`) and the summary;
+//! - rendering is `fdguard_report::text` (shared with `fdguard show`) or JSON;
+//! - `write`: the file or fd a report goes to, created the way a security tool would.
+//!
+//! This module runs one report at a time and decides where it goes. Reports are written on the
+//! `fdguard` thread (requests, exit), or the caller's thread (C API); always inside the guard.
+//! Nothing here writes into the live table: what a report learns about the sockets' TCP
+//! states goes back to the caller ([`Written::states`]), for the watcher to record.
+#![allow(unsafe_code)]
+
+pub mod build;
+pub mod snapshot;
+pub mod symbolize;
+pub mod write;
+
+use crate::config::{self, Format, Sink};
+use crate::platform::log;
+use build::StateSeen;
+use fdguard_report::detect;
+use fdguard_report::{Report, Trigger};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+/// One report at a time. A try-lock with a bounded wait: never hang the host.
+static BUSY: AtomicBool = AtomicBool::new(false);
+/// The process is exiting: signal reports that have not started yet are dropped (see
+/// [`stop_signal_reports`]).
+static EXITING: AtomicBool = AtomicBool::new(false);
+/// Bumped as a report is built and written, so an exiting thread waiting for the `fdguard`
+/// thread can tell a slow report from a blocked one (`trigger::exit_report_on_thread`).
+static PROGRESS: AtomicU64 = AtomicU64::new(0);
+
+struct Busy;
+
+impl Busy {
+    fn acquire() -> Busy {
+        for _ in 0..5000 {
+            if BUSY
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Busy;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // Five seconds: something is stuck. Write anyway rather than hang the host.
+        Busy
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        BUSY.store(false, Ordering::Release);
+    }
+}
+
+/// The process is about to exit: from now on signal reports are dropped instead of started.
+/// exit_group would cut a report off half written, leaving its temp file behind (or half a text
+/// report on stderr). Async-signal-safe.
+pub fn stop_signal_reports() {
+    EXITING.store(true, Ordering::SeqCst);
+}
+
+/// Waits (at most 5 s, like [`Busy`]) until no report is being written. Async-signal-safe.
+pub fn wait_until_idle() {
+    std::sync::atomic::fence(Ordering::SeqCst);
+    for _ in 0..5000 {
+        if !BUSY.load(Ordering::SeqCst) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// A counter that moves while a report is being built or written.
+pub fn progress() -> u64 {
+    PROGRESS.load(Ordering::Relaxed)
+}
+
+/// Fork child: a report in progress in the parent cannot finish here.
+pub fn after_fork_in_child() {
+    EXITING.store(false, Ordering::SeqCst);
+    if BUSY.swap(false, Ordering::AcqRel) {
+        symbolize::disable_dwarf();
+    }
+}
+
+/// The next report number (1 for this process's first report).
+fn next_seq() -> u64 {
+    SEQ.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// Renders a report in `format`.
+pub fn render(report: &Report, format: Format) -> Vec<u8> {
+    match format {
+        Format::Text => fdguard_report::text::render(report).into_bytes(),
+        Format::Json => {
+            let mut bytes = serde_json::to_vec_pretty(report).unwrap_or_default();
+            bytes.push(b'\n');
+            bytes
+        }
+    }
+}
+
+/// Where a report goes.
+pub enum Destination<'a> {
+    Configured,
+    Path(&'a str),
+    Fd(i32),
+}
+
+/// What writing one report did.
+pub struct Written {
+    /// Findings in the report that gate the exit code ([`detect::gating`]), also when the
+    /// report could not be written where asked.
+    pub gating: usize,
+    /// The error text when it could not be written where asked (with the fallback, the report
+    /// then went to stderr).
+    pub result: Result<(), String>,
+    /// The TCP states the report read, for the watcher (empty when no report was built).
+    pub states: Vec<StateSeen>,
+}
+
+/// Builds and writes one report. With `fallback_to_stderr` false a failed write is only
+/// returned, not redirected to stderr (the C API's explicit path or fd: the caller gets an
+/// error code).
+pub fn write_with(
+    trigger: Trigger,
+    destination: Destination<'_>,
+    format: Format,
+    fallback_to_stderr: bool,
+) -> Written {
+    let _busy = Busy::acquire();
+    // Pairs with the fence in `wait_until_idle`: either the exiting thread sees us busy and
+    // waits, or we see EXITING here.
+    std::sync::atomic::fence(Ordering::SeqCst);
+    if trigger == Trigger::Signal && EXITING.load(Ordering::SeqCst) {
+        return Written {
+            gating: 0,
+            result: Ok(()),
+            states: Vec::new(),
+        };
+    }
+    PROGRESS.fetch_add(1, Ordering::Relaxed);
+    let build::Built { report, states } = build::build(trigger, &|| {
+        PROGRESS.fetch_add(1, Ordering::Relaxed);
+    });
+    PROGRESS.fetch_add(1, Ordering::Relaxed);
+    let gating = detect::gating(&report);
+    let bytes = render(&report, format);
+    PROGRESS.fetch_add(1, Ordering::Relaxed);
+    let configured = matches!(destination, Destination::Configured);
+    let result = match destination {
+        Destination::Fd(fd) => write::write_all_fd(fd, &bytes)
+            .map_err(|e| std::io::Error::from_raw_os_error(e).to_string()),
+        Destination::Path(path) => write::write_file(path, &bytes),
+        Destination::Configured => match &config::get().sink {
+            Sink::Stderr => {
+                log::write_stderr(&bytes);
+                Ok(())
+            }
+            Sink::File(template) => {
+                let exe = report.program.rsplit('/').next().unwrap_or("").to_string();
+                let path = config::expand_path(
+                    template,
+                    report.pid,
+                    report.seq,
+                    &exe,
+                    report.time_unix_ms / 1000,
+                );
+                write::write_file(&path, &bytes)
+            }
+        },
+    };
+    let result = match result {
+        Ok(()) => Ok(()),
+        Err(why) if fallback_to_stderr => {
+            // A bad FDGUARD_REPORT is reported once (at load or at the first failure), not
+            // once per report.
+            if !configured {
+                log::line(&["fdguard: ", &why, "; writing the report to stderr instead"]);
+            } else if write::first_fallback_message() {
+                log::line(&[
+                    "fdguard: FDGUARD_REPORT: ",
+                    &why,
+                    "; writing reports to stderr instead",
+                ]);
+            }
+            log::write_stderr(&bytes);
+            Err(why)
+        }
+        Err(why) => Err(why),
+    };
+    Written {
+        gating,
+        result,
+        states,
+    }
+}

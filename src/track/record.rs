@@ -1,0 +1,108 @@
+//! `SocketRecord`: what fdguard knows about one socket fd. Plain data, copied in and out of the
+//! table's atomic slots; no behaviour beyond small conversions.
+
+use super::sockaddr::PeerAddr;
+
+/// `stack_id` of a record without a stack (pre-existing sockets, capture off or table full).
+pub const NO_STACK: u32 = u32::MAX;
+
+/// What the socket is used for (stored as a number in the table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u32)]
+pub enum Role {
+    #[default]
+    Unconnected = 0,
+    Client = 1,
+    Accepted = 2,
+    Listener = 3,
+    Pair = 4,
+    Connected = 5,
+}
+
+impl Role {
+    pub fn from_u32(v: u32) -> Role {
+        match v {
+            1 => Role::Client,
+            2 => Role::Accepted,
+            3 => Role::Listener,
+            4 => Role::Pair,
+            5 => Role::Connected,
+            _ => Role::Unconnected,
+        }
+    }
+
+    pub fn to_model(self) -> fdguard_report::Role {
+        match self {
+            Role::Unconnected => fdguard_report::Role::Unconnected,
+            Role::Client => fdguard_report::Role::Client,
+            Role::Accepted => fdguard_report::Role::Accepted,
+            Role::Listener => fdguard_report::Role::Listener,
+            Role::Pair => fdguard_report::Role::Pair,
+            Role::Connected => fdguard_report::Role::Connected,
+        }
+    }
+}
+
+/// Where the record came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u32)]
+pub enum Origin {
+    #[default]
+    Created = 0,
+    Preexisting = 1,
+}
+
+impl Origin {
+    pub fn from_u32(v: u32) -> Origin {
+        if v == 1 {
+            Origin::Preexisting
+        } else {
+            Origin::Created
+        }
+    }
+}
+
+/// One socket fd's record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SocketRecord {
+    pub fd: i32,
+    /// Shared by dup'ed fds; monotonic in creation order.
+    pub socket_id: u64,
+    /// Monotonic ns at creation (at load, for pre-existing sockets).
+    pub created_ns: u64,
+    pub stack_id: u32,
+    pub tid: i32,
+    pub family: i32,
+    pub sock_type: i32,
+    pub role: Role,
+    pub origin: Origin,
+    /// Pid of the process that created it (differs from ours after a fork: inherited).
+    pub creator_pid: i32,
+    /// The fd this one was duplicated from, or -1.
+    pub dup_of: i32,
+    /// Monotonic ns of the connect() call; 0 = never called.
+    pub connect_ns: u64,
+    /// errno of connect() (0 = success).
+    pub connect_errno: i32,
+    /// `how + 1` of the app's shutdown() (0 = never called).
+    pub shutdown_how: u32,
+    pub shutdown_ns: u64,
+    /// Monotonic ns when the watcher first saw the peer gone; 0 = not seen.
+    pub peer_closed_ns: u64,
+    pub thread_name: [u8; 16],
+    pub peer: PeerAddr,
+    pub ignored: bool,
+}
+
+impl SocketRecord {
+    /// The thread name as text.
+    pub fn thread_name(&self) -> String {
+        let end = self.thread_name.iter().position(|&b| b == 0).unwrap_or(16);
+        String::from_utf8_lossy(&self.thread_name[..end]).into_owned()
+    }
+
+    /// The socket was duplicated from another fd.
+    pub fn is_dup(&self) -> bool {
+        self.dup_of >= 0
+    }
+}
