@@ -56,20 +56,7 @@ pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
             .or_insert_with(|| symbolizer.stack(id))
             .clone()
     };
-    let mut sockets = Vec::with_capacity(records.len());
-    let mut states = Vec::new();
-    for r in &records {
-        progress();
-        let state = kernel::tcp_state(r.fd, r.family, r.sock_type);
-        if state.is_some() {
-            states.push(StateSeen {
-                fd: r.fd,
-                socket_id: r.socket_id,
-                peer_gone: detect::peer_gone_state(state, r.role.to_model(), r.peer.len > 0),
-            });
-        }
-        sockets.push(socket_of(r, state, now, pid, stack_of(r.stack_id)));
-    }
+    let (sockets, states) = live_sockets(&records, now, pid, &mut stack_of, progress);
     let live_ids: BTreeSet<u64> = records.iter().map(|r| r.socket_id).collect();
     labels::keep_only(&live_ids);
 
@@ -87,15 +74,7 @@ pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
         .collect();
 
     let checkpoint_list = checkpoints::all();
-    let settings = detect::Settings {
-        grace_s: cfg.grace_ms as f64 / 1000.0,
-        dup_min: cfg.dup_min,
-        at_exit: trigger == Trigger::Exit,
-        checkpoints: checkpoint_list
-            .iter()
-            .map(|&(id, at)| (id, clock::secs_between(at, now)))
-            .collect(),
-    };
+    let settings = detector_settings(trigger, now, &checkpoint_list);
     let findings = detect::run(&sockets, &settings);
     let checkpoints = checkpoint_list
         .iter()
@@ -163,6 +142,52 @@ pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
     }
     detect::summarize(&mut report);
     Built { report, states }
+}
+
+/// The report's sockets for the snapshot's `records` (kernel state read fresh for each, the
+/// creating stack from `stack_of`), and the TCP states read, for the watcher. `progress` is
+/// called once per record.
+pub(crate) fn live_sockets(
+    records: &[SocketRecord],
+    now: u64,
+    pid: i32,
+    stack_of: &mut dyn FnMut(u32) -> Vec<Frame>,
+    progress: &dyn Fn(),
+) -> (Vec<Socket>, Vec<StateSeen>) {
+    let mut sockets = Vec::with_capacity(records.len());
+    let mut states = Vec::new();
+    for r in records {
+        progress();
+        let state = kernel::tcp_state(r.fd, r.family, r.sock_type);
+        if state.is_some() {
+            states.push(StateSeen {
+                fd: r.fd,
+                socket_id: r.socket_id,
+                peer_gone: detect::peer_gone_state(state, r.role.to_model(), r.peer.len > 0),
+            });
+        }
+        sockets.push(socket_of(r, state, now, pid, stack_of(r.stack_id)));
+    }
+    (sockets, states)
+}
+
+/// What the detectors are told besides the sockets: the configured thresholds, whether this is
+/// the exit report, and the checkpoints (id, monotonic time set) as ages at `now`.
+pub(crate) fn detector_settings(
+    trigger: Trigger,
+    now: u64,
+    checkpoint_list: &[(u64, u64)],
+) -> detect::Settings {
+    let cfg = config::get();
+    detect::Settings {
+        grace_s: cfg.grace_ms as f64 / 1000.0,
+        dup_min: cfg.dup_min,
+        at_exit: trigger == Trigger::Exit,
+        checkpoints: checkpoint_list
+            .iter()
+            .map(|&(id, at)| (id, clock::secs_between(at, now)))
+            .collect(),
+    }
 }
 
 /// One live record as the report shows it.
