@@ -65,6 +65,34 @@ else
     fail "dep g++: MISSING (apt-get install g++)"
 fi
 
+# ---------------------------------------------------------------- fleet (issue 14)
+# promtool (Debian's prometheus) checks the metrics files; `go tool pprof` (golang-go) reads
+# the pprof export back. Tests FAIL without them under CI=true.
+need_fleet=()
+for pkg in prometheus golang-go; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        need_fleet+=("$pkg")
+    fi
+done
+if [ "${#need_fleet[@]}" -gt 0 ]; then
+    log "apt: installing ${need_fleet[*]}"
+    if ! command -v apt-get >/dev/null 2>&1 ||
+       ! as_root env DEBIAN_FRONTEND=noninteractive timeout 900 apt-get update -q >&2 ||
+       ! as_root env DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -q --no-install-recommends "${need_fleet[@]}" >&2; then
+        fail "apt-get install ${need_fleet[*]} failed"
+    fi
+fi
+if command -v promtool >/dev/null 2>&1; then
+    log "dep promtool: $(promtool --version 2>&1 | head -n1)"
+else
+    fail "dep promtool: MISSING (apt-get install prometheus)"
+fi
+if command -v go >/dev/null 2>&1 && timeout 120 go tool pprof -h >/dev/null 2>&1; then
+    log "dep go tool pprof: $(go version)"
+else
+    fail "dep go tool pprof: MISSING (apt-get install golang-go)"
+fi
+
 # ---------------------------------------------------------------- python
 # python3 may be a pyenv shim/wrapper; resolve the real interpreter once.
 find_python() {

@@ -1,0 +1,53 @@
+/* fleet_leak [return|_exit]: the sockets the metrics test counts, with known ground truth.
+ *
+ * Waits for one line on stdin ("go": the test first plants files in the metrics directory,
+ * including a symlink at this process's file name), then opens on loopback:
+ *   - a listener (LISTEN);
+ *   - 3 client connections from leak_connection() whose accepted ends it closes at once: the
+ *     clients sit in CLOSE_WAIT and are never closed (the leak);
+ *   - 2 client connections from healthy_connection(), both ends kept (ESTABLISHED);
+ *   - a unix socketpair (no TCP state).
+ * Prints {"ok":true,"port":P,"leaked":[fds]} and waits for stdin to close (bounded: 60 s),
+ * then leaves with `return 0` from main (atexit) or `_exit(0)`, sockets still open. */
+#include "testlib.h"
+#include <sys/select.h>
+
+__attribute__((noinline)) static int leak_connection(int listener, int port) {
+  int c = tcp_connect(port);
+  int a = accept(listener, NULL, NULL);
+  if (a < 0) die("accept");
+  close(a); /* the peer hangs up; the client end is never closed */
+  return c;
+}
+
+__attribute__((noinline)) static void healthy_connection(int listener, int port) {
+  tcp_connect(port);
+  if (accept(listener, NULL, NULL) < 0) die("accept");
+}
+
+int main(int argc, char **argv) {
+  int abrupt = argc > 1 && strcmp(argv[1], "_exit") == 0;
+  char line[64];
+  if (!fgets(line, sizeof line, stdin)) return 2;
+  int port;
+  int l = tcp_listener(&port);
+  int leaked[3];
+  for (int i = 0; i < 3; i++) leaked[i] = leak_connection(l, port);
+  for (int i = 0; i < 2; i++) healthy_connection(l, port);
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) die("socketpair");
+  printf("{\"ok\":true,\"port\":%d,\"leaked\":[%d,%d,%d]}\n", port, leaked[0], leaked[1],
+         leaked[2]);
+  fflush(stdout);
+  /* Until stdin closes, at most 60 s. */
+  for (int waited = 0; waited < 600; waited++) {
+    struct timeval tv = {0, 100000};
+    fd_set in;
+    FD_ZERO(&in);
+    FD_SET(0, &in);
+    int r = select(1, &in, NULL, NULL, &tv);
+    if (r > 0 && read(0, line, sizeof line) <= 0) break;
+  }
+  if (abrupt) _exit(0);
+  return 0;
+}
