@@ -5,13 +5,16 @@
 //! - [`report_cmd`]: ask a live process for a report ([`control`] is the request protocol).
 //! - [`show`], [`diff_cmd`]: render, filter and compare JSON reports.
 //! - [`demo`]: a self-contained demonstration of the grpc/grpc#38871 leak pattern.
+//! - [`export`]: reports as a pprof profile for continuous profilers ([`pprof`] encodes it).
 //! - [`preload`]: finding the library, `LD_PRELOAD`, and whether a program can be interposed.
 
 pub mod control;
 pub mod demo;
 pub mod diff_cmd;
 pub mod error;
+pub mod export;
 pub mod files;
+pub mod pprof;
 pub mod preload;
 pub mod report_cmd;
 pub mod run;

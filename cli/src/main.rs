@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fdguard_cli::error::{EXIT_OK, Failure};
-use fdguard_cli::{ReportFormat, demo, diff_cmd, report_cmd, run, show, signals};
+use fdguard_cli::{ReportFormat, demo, diff_cmd, export, report_cmd, run, show, signals};
 use fdguard_report::FindingKind;
 use fdguard_report::filter::Filter;
 
@@ -100,6 +100,20 @@ enum Workload {
         "Exit status: 0 compared; 1 unreadable or invalid report; 2 usage error."
     ))]
     Diff(DiffArgs),
+
+    /// Export live sockets by creating stack as a pprof profile (Pyroscope, Parca, go tool pprof).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  fdguard export --pprof sockets.pb.gz report.json\n",
+        "  fdguard export --pprof fleet.pb.gz reports/          every *.json; the latest report of each process\n",
+        "  go tool pprof -top sockets.pb.gz\n",
+        "  curl --data-binary @sockets.pb.gz 'http://pyroscope:4040/ingest?name=myapp.sockets&format=pprof'\n",
+        "\n",
+        "Samples: socket fds (sample type sockets/count) by creating stack, labelled backend, tcp_state, finding.\n",
+        "\n",
+        "Exit status: 0 written; 1 no usable report or the file cannot be written; 2 usage error."
+    ))]
+    Export(ExportArgs),
 
     /// Demonstrate a CLOSE_WAIT leak being found (loopback only, a few seconds).
     #[command(after_help = concat!(
@@ -221,6 +235,16 @@ struct DiffArgs {
 }
 
 #[derive(Args, Debug)]
+struct ExportArgs {
+    /// Write a gzipped pprof profile (profile.proto) here.
+    #[arg(long, value_name = "OUT.pb.gz", required = true)]
+    pprof: PathBuf,
+    /// JSON reports, or directories of them.
+    #[arg(required = true, value_name = "REPORT.json|DIR")]
+    inputs: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 struct DemoArgs {
     /// Path of libfdguard.so (same lookup as `run`).
     #[arg(long, value_name = "PATH")]
@@ -337,6 +361,11 @@ fn dispatch(workload: Workload) -> Result<i32, Failure> {
             old: args.old,
             new: args.new,
             json: args.json,
+        })
+        .map(|()| EXIT_OK),
+        Workload::Export(args) => export::run(&export::ExportOptions {
+            pprof: args.pprof,
+            inputs: args.inputs,
         })
         .map(|()| EXIT_OK),
         Workload::Demo(args) => demo::demo(&demo::DemoOptions {
