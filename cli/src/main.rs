@@ -49,6 +49,8 @@ enum Workload {
         "  fdguard run --report /tmp/reports/ --grace-ms 2000 --exitcode 23 -- ./client\n",
         "      fail the run (status 23) if a socket stays open 2s after its peer hung up\n",
         "  fdguard run --signal SIGUSR2 -- ./server    (the program uses SIGUSR1 itself)\n",
+        "  fdguard run --metrics-dir /var/lib/node_exporter/textfile -- ./server\n",
+        "      Prometheus metrics through node_exporter's textfile collector\n",
         "\n",
         "While it runs: `fdguard report PID` prints a report of the program on demand.\n",
         "Programs LD_PRELOAD cannot reach (static, Go, setuid) get a warning and run anyway.\n",
@@ -172,6 +174,9 @@ struct RunArgs {
     /// When to write a report at exit.
     #[arg(long, value_enum, value_name = "WHEN")]
     exit_report: Option<ExitReportArg>,
+    /// Write Prometheus metrics for node_exporter's textfile collector into DIR (fdguard-<pid>.prom).
+    #[arg(long, value_name = "DIR")]
+    metrics_dir: Option<PathBuf>,
     /// Print only where the reports are, not the last report.
     #[arg(long, short)]
     quiet: bool,
@@ -327,6 +332,7 @@ impl RunArgs {
             exitcode: self.exitcode,
             stack_depth: self.stack_depth,
             exit_report: self.exit_report.map(Into::into),
+            metrics_dir: self.metrics_dir,
             quiet: self.quiet,
         }
     }
