@@ -202,3 +202,45 @@ fn metrics_file_is_valid_true_and_removed_at_exit() {
 fn metrics_file_is_removed_by_underscore_exit() {
     run_leaker("_exit", false);
 }
+
+#[test]
+fn a_missing_directory_costs_one_line_and_is_retried() {
+    let program = compile("fleet_leak");
+    let missing = temp_dir("metrics-missing").join("not-yet");
+    let (mut child, _) = Run::new(&program)
+        .arg("return")
+        .env("FDGUARD_METRICS_DIR", &missing)
+        .env("FDGUARD_WATCH_MS", "50")
+        .env("FDGUARD_EXIT_REPORT", "never")
+        .stdin(b"")
+        .spawn();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push(line);
+        }
+        all
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("one stderr line about the directory");
+    assert!(
+        first.starts_with("fdguard: FDGUARD_METRICS_DIR: ") && first.contains("not-yet"),
+        "{first}"
+    );
+    // The directory appears: a later tick writes the file.
+    std::fs::create_dir(&missing).unwrap();
+    let file = prom::file_of(&missing, child.id());
+    prom::wait_for(&file, Duration::from_secs(30), |s| !s.is_empty());
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the host runs on: {status:?}");
+    let lines = reader.join().unwrap();
+    assert_eq!(lines, [first], "one line, not one per tick");
+    assert!(!file.exists());
+}
