@@ -9,14 +9,16 @@
 //! role × TCP state (6 × 14 at most), the busiest `fdguard_report::fleet::TOP_BACKENDS` backends
 //! plus `other`, finding kind × severity; labels `program` and `pid` on every one.
 //!
-//! Cost: one update reads each socket's TCP state and address once (one `TCP_INFO`, one
-//! `getsockname` and one `fstat` per fd), about 1.5 µs per socket here, so with 18,000 sockets
-//! it takes ~30 ms, far beyond the watcher's own bound of [`BUDGET_NS`] per tick. So an update
-//! happens on a tick only when due: after one that cost C, the next comes
+//! Cost (measured by `cargo run --release -p fdguard-bench`, the `metrics file` line): one
+//! update reads each socket's state once (`fstat`, `TCP_INFO`, `getsockname`, and
+//! /proc/self/fd for the fd count), about 8 µs of CPU per socket on the benchmark's 2-vCPU VM:
+//! 15 ms with 2,000 sockets, 150 ms with 18,000 — far beyond the watcher's own bound of
+//! [`BUDGET_NS`] per tick, and a full report (symbolised, rendered) costs more. So an update
+//! happens on a tick only when due: after one that cost C of CPU, the next comes
 //! `ceil(C / BUDGET_NS)` ticks later (at most [`MAX_INTERVAL_S`]), which keeps the writer's
-//! average cost per tick within that budget (measured: `cargo run --release -p fdguard-bench`,
-//! the `metrics` line). Each file says when it was written and how often it is
-//! (`fdguard_last_update_timestamp_seconds`, `fdguard_metrics_interval_seconds`).
+//! average cost per tick within that budget. Each file says when it was written, how often it
+//! is, and what it cost (`fdguard_last_update_timestamp_seconds`,
+//! `fdguard_metrics_interval_seconds`, `fdguard_metrics_update_duration_seconds`).
 //!
 //! Files do not outlive their process as stale series:
 //! - a normal exit (`exit`, return from `main`, `_exit`, `_Exit`) removes the file
