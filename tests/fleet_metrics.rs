@@ -244,3 +244,49 @@ fn a_missing_directory_costs_one_line_and_is_retried() {
     assert_eq!(lines, [first], "one line, not one per tick");
     assert!(!file.exists());
 }
+
+#[test]
+fn a_fork_child_writes_and_removes_only_its_own_file() {
+    let program = compile("fleet_leak");
+    let dir = temp_dir("metrics-fork");
+    let (mut child, _) = Run::new(&program)
+        .arg("fork")
+        .env("FDGUARD_METRICS_DIR", &dir)
+        .env("FDGUARD_WATCH_MS", "50")
+        .env("FDGUARD_GRACE_MS", "300")
+        .env("FDGUARD_EXIT_REPORT", "never")
+        .stdin(b"")
+        .spawn();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut truth, mut forked) = (String::new(), String::new());
+    out.read_line(&mut truth).unwrap();
+    out.read_line(&mut forked).unwrap();
+    let forked: serde_json::Value =
+        serde_json::from_str(&forked).unwrap_or_else(|e| panic!("fork line {forked:?}: {e}"));
+    assert_eq!(
+        forked["child_wrote"], 1,
+        "the child wrote its own file: {forked}"
+    );
+    assert_eq!(
+        forked["parent_file_kept"], 1,
+        "the child's exit left the parent's file alone: {forked}"
+    );
+    let child_file = prom::file_of(&dir, forked["child"].as_u64().unwrap() as u32);
+    assert!(!child_file.exists(), "the child's exit removed its file");
+    let parent_file = prom::file_of(&dir, child.id());
+    let (samples, _) = prom::wait_for(&parent_file, Duration::from_secs(60), leaks_counted);
+    assert_eq!(
+        prom::value(
+            &samples,
+            "fdguard_sockets",
+            &[("role", "client"), ("state", "CLOSE_WAIT")]
+        ),
+        3.0,
+        "the parent's counts are its own"
+    );
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    assert!(!parent_file.exists());
+}

@@ -1,4 +1,4 @@
-/* fleet_leak [return|_exit]: the sockets the metrics test counts, with known ground truth.
+/* fleet_leak [return|_exit|fork]: the sockets the metrics test counts, with known ground truth.
  *
  * Waits for one line on stdin ("go": the test first plants files in the metrics directory,
  * including a symlink at this process's file name), then opens on loopback:
@@ -8,9 +8,14 @@
  *   - 2 client connections from healthy_connection(), both ends kept (ESTABLISHED);
  *   - a unix socketpair (no TCP state).
  * Prints {"ok":true,"port":P,"leaked":[fds]} and waits for stdin to close (bounded: 60 s),
- * then leaves with `return 0` from main (atexit) or `_exit(0)`, sockets still open. */
+ * then leaves with `return 0` from main (atexit) or `_exit(0)`, sockets still open.
+ * `fork` first forks a child that exit()s at once, then one that opens a socket (its own fdguard thread starts), waits
+ * (bounded: 20 s) for its own metrics file in FDGUARD_METRICS_DIR, and exit()s; the parent
+ * reaps it and prints {"child":PID,"child_wrote":0|1,"parent_file_kept":0|1} (the parent
+ * waited for its own file before forking). */
 #include "testlib.h"
 #include <sys/select.h>
+#include <sys/wait.h>
 
 __attribute__((noinline)) static int leak_connection(int listener, int port) {
   int c = tcp_connect(port);
@@ -39,6 +44,34 @@ int main(int argc, char **argv) {
   printf("{\"ok\":true,\"port\":%d,\"leaked\":[%d,%d,%d]}\n", port, leaked[0], leaked[1],
          leaked[2]);
   fflush(stdout);
+  if (argc > 1 && strcmp(argv[1], "fork") == 0) {
+    const char *dir = getenv("FDGUARD_METRICS_DIR");
+    char own[4096];
+    snprintf(own, sizeof own, "%s/fdguard-%d.prom", dir ? dir : ".", (int)getpid());
+    for (int i = 0; i < 2000 && access(own, F_OK) != 0; i++) sleep_ms(10);
+    /* A child that exits before writing anything must not take the parent's file along. */
+    pid_t quiet = fork();
+    if (quiet < 0) die("fork");
+    if (quiet == 0) exit(0);
+    if (waitpid(quiet, NULL, 0) != quiet) die("waitpid");
+    int kept_quiet = access(own, F_OK) == 0;
+    pid_t child = fork();
+    if (child < 0) die("fork");
+    if (child == 0) {
+      if (socket(AF_INET, SOCK_STREAM, 0) < 0) _exit(97);
+      char path[4096];
+      snprintf(path, sizeof path, "%s/fdguard-%d.prom", dir ? dir : ".", (int)getpid());
+      for (int i = 0; i < 2000 && access(path, F_OK) != 0; i++) sleep_ms(10);
+      exit(access(path, F_OK) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    if (waitpid(child, &status, 0) != child) die("waitpid");
+    /* Checked at once: this process's next update would hide a removal by the child. */
+    int kept = kept_quiet && access(own, F_OK) == 0;
+    printf("{\"child\":%d,\"child_wrote\":%d,\"parent_file_kept\":%d}\n", (int)child,
+           WIFEXITED(status) && WEXITSTATUS(status) == 0, kept);
+    fflush(stdout);
+  }
   /* Until stdin closes, at most 60 s. */
   for (int waited = 0; waited < 600; waited++) {
     struct timeval tv = {0, 100000};
