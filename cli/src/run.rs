@@ -221,7 +221,10 @@ pub fn child_environment(
         })?;
         let dir = absolute(dir)?;
         let text = dir.to_str().ok_or_else(|| {
-            Failure::usage(format!("--metrics-dir {} is not valid UTF-8", dir.display()))
+            Failure::usage(format!(
+                "--metrics-dir {} is not valid UTF-8",
+                dir.display()
+            ))
         })?;
         set("FDGUARD_METRICS_DIR", text.to_string());
     }
