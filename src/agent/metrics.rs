@@ -11,8 +11,8 @@
 //!
 //! Cost (measured by `cargo run --release -p fdguard-bench`, the `metrics file` line): one
 //! update reads each socket's state once (`fstat`, `TCP_INFO`, `getsockname`, and
-//! /proc/self/fd for the fd count), about 8 µs of CPU per socket on the benchmark's 2-vCPU VM:
-//! 15 ms with 2,000 sockets, 150 ms with 18,000 — far beyond the watcher's own bound of
+//! /proc/self/fd for the fd count), about 7 µs of CPU per socket on the benchmark's 2-vCPU VM:
+//! 14 ms with 2,000 sockets, 120 ms with 18,000 — far beyond the watcher's own bound of
 //! [`BUDGET_NS`] per tick, and a full report (symbolised, rendered) costs more. So an update
 //! happens on a tick only when due: after one that cost C of CPU, the next comes
 //! `ceil(C / BUDGET_NS)` ticks later (at most [`MAX_INTERVAL_S`]), which keeps the writer's
