@@ -16,14 +16,14 @@
 //!   pid, program and start time, so a reused pid is another process). Reports of different
 //!   processes add up: that is the fleet view.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use fdguard_report::fleet::{self, Backends};
 use fdguard_report::stacks::{basename, stack_key};
 use fdguard_report::units::UtcTime;
-use fdguard_report::{Frame, Report, Socket};
+use fdguard_report::{FindingKind, Frame, Report, Socket};
 
 use crate::error::{Failure, Result};
 use crate::files::load_report;
@@ -181,19 +181,24 @@ pub fn profile(reports: &[Report]) -> (Builder, u64) {
             r.trigger.as_str(),
             UtcTime::from_unix_seconds((r.time_unix_ms / 1000) as i64).to_human()
         ));
-        let mut findings: BTreeMap<i32, Vec<&str>> = BTreeMap::new();
+        // Kinds per fd, most severe first (FindingKind's order), whatever the report's order.
+        let mut findings: BTreeMap<i32, BTreeSet<FindingKind>> = BTreeMap::new();
         for f in r.findings.iter().filter(|f| f.suppressed_by.is_none()) {
             for fd in &f.fds {
-                let kinds = findings.entry(*fd).or_default();
-                if !kinds.contains(&f.kind.as_str()) {
-                    kinds.push(f.kind.as_str());
-                }
+                findings.entry(*fd).or_default().insert(f.kind);
             }
         }
         for s in &r.sockets {
-            let finding = findings
-                .get(&s.fd)
-                .map_or_else(|| "none".to_string(), |k| k.join(","));
+            let finding = findings.get(&s.fd).map_or_else(
+                || "none".to_string(),
+                |kinds| {
+                    kinds
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                },
+            );
             let mut labels = vec![
                 ("tcp_state", fleet::state_label(s)),
                 ("finding", finding.as_str()),

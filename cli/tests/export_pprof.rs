@@ -132,6 +132,23 @@ fn go_tool_pprof_reads_the_leaking_stack_back() {
 }
 
 #[test]
+fn finding_labels_are_most_severe_first_whatever_the_report_order() {
+    // The shared fixture lists duplicate_backend before peer_closed for fd 7.
+    let dir = scratch("pprof-fixture");
+    let out = dir.join("g.pb.gz");
+    export(&out, &[&common::fixture("grpc_client.json")]);
+    let tags = go_pprof(&["-tags"], &out);
+    assert!(tags.contains("peer_closed,duplicate_backend"), "{tags}");
+    assert!(!tags.contains("duplicate_backend,peer_closed"), "{tags}");
+    // Frames without a function name are named module+offset; a socket without a stack
+    // says where it came from.
+    let top = go_pprof(&["-top"], &out);
+    assert!(top.contains("libstdc++.so.6+0xd4a2b"), "{top}");
+    assert!(top.contains("(open before fdguard was loaded)"), "{top}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn no_report_is_a_clear_error() {
     let dir = scratch("pprof-empty");
     let output = fdguard()
