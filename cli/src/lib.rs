@@ -6,12 +6,14 @@
 //! - [`show`], [`diff_cmd`]: render, filter and compare JSON reports.
 //! - [`demo`]: a self-contained demonstration of the grpc/grpc#38871 leak pattern.
 //! - [`preload`]: finding the library, `LD_PRELOAD`, and whether a program can be interposed.
+//! - [`inspect`]: a report of any process from outside (`/proc` and sock_diag, no preload).
 
 pub mod control;
 pub mod demo;
 pub mod diff_cmd;
 pub mod error;
 pub mod files;
+pub mod inspect;
 pub mod preload;
 pub mod report_cmd;
 pub mod run;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fdguard_cli::error::{EXIT_OK, Failure};
-use fdguard_cli::{ReportFormat, demo, diff_cmd, report_cmd, run, show, signals};
+use fdguard_cli::{ReportFormat, demo, diff_cmd, inspect, report_cmd, run, show, signals};
 use fdguard_report::FindingKind;
 use fdguard_report::filter::Filter;
 
@@ -24,11 +24,13 @@ use fdguard_report::filter::Filter;
         "  fdguard report 4242                          ask a running program for a report now\n",
         "  fdguard show fdguard-reports/*/fdguard.4242.1.json --kind peer_closed\n",
         "  fdguard diff before.json after.json          what grew between two reports\n",
+        "  fdguard inspect 4242                         any running process, from outside (no preload)\n",
         "\n",
         "Exit status:\n",
         "  0  success\n",
         "  1  the operation failed (no such process, library not found or not loaded, bad report file, …)\n",
         "  2  usage error\n",
+        "  3, 4, 5  inspect/watch: no such process, permission denied, no sock_diag in the kernel\n",
         "  `fdguard run` exits with the program's status (128+N if signal N killed it)."
     )
 )]
@@ -100,6 +102,27 @@ enum Workload {
         "Exit status: 0 compared; 1 unreadable or invalid report; 2 usage error."
     ))]
     Diff(DiffArgs),
+
+    /// Report the sockets of any running process, from outside (no LD_PRELOAD, no restart).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  fdguard inspect 4242\n",
+        "  fdguard inspect $(pidof my_server) --json | jq '.findings'\n",
+        "  fdguard inspect 4242 --grace-ms 5000 --json | fdguard show - --kind peer_closed\n",
+        "\n",
+        "Reads /proc/PID/fd and the kernel's socket tables (sock_diag, as `ss` does), plus\n",
+        "pidfd_getfd for sockets no table lists (TCP in CLOSE). Same user or root.\n",
+        "Same report layout and JSON schema as the library's, without stacks (origin: observed).\n",
+        "\n",
+        "Exit status:\n",
+        "  0  inspected\n",
+        "  1  other failure (unwritable output, …)\n",
+        "  2  usage error\n",
+        "  3  no such process, or it exited before or during the inspection\n",
+        "  4  permission denied (another user's process, ptrace restrictions)\n",
+        "  5  the kernel lacks the socket diagnostics (sock_diag/inet_diag) needed"
+    ))]
+    Inspect(InspectArgs),
 
     /// Demonstrate a CLOSE_WAIT leak being found (loopback only, a few seconds).
     #[command(after_help = concat!(
@@ -221,6 +244,52 @@ struct DiffArgs {
 }
 
 #[derive(Args, Debug)]
+struct InspectArgs {
+    /// Process ids (any process the caller may inspect: same user, or root).
+    #[arg(value_name = "PID", required = true)]
+    pids: Vec<i32>,
+    /// Output format (several PIDs: one text report after the other, or a JSON array).
+    #[arg(long, value_enum, default_value_t = FormatArg::Text, conflicts_with = "json")]
+    format: FormatArg,
+    /// Shorthand for `--format json`.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    judging: JudgingArgs,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// How `inspect` and `watch` judge sockets (the library's settings, same defaults).
+#[derive(Args, Debug)]
+struct JudgingArgs {
+    /// How long a socket may stay open after its peer hung up before it is a finding (the library's FDGUARD_GRACE_MS).
+    #[arg(long, value_name = "MS", default_value_t = 60000)]
+    grace_ms: u64,
+    /// Simultaneous connections to one backend that make a duplicate_backend finding.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(2..))]
+    dup_min: u64,
+    /// Suppressions file (`leak:<pattern>`, `dup:<backend pattern>`, `#` comments).
+    #[arg(long, value_name = "FILE")]
+    suppressions: Option<PathBuf>,
+}
+
+impl JudgingArgs {
+    fn into_judging(self) -> Result<inspect::Judging, Failure> {
+        let mut judging = inspect::Judging {
+            grace_s: self.grace_ms as f64 / 1000.0,
+            dup_min: self.dup_min as usize,
+            rules: Vec::new(),
+        };
+        if let Some(path) = &self.suppressions {
+            judging.load_suppressions(path)?;
+        }
+        Ok(judging)
+    }
+}
+
+#[derive(Args, Debug)]
 struct DemoArgs {
     /// Path of libfdguard.so (same lookup as `run`).
     #[arg(long, value_name = "PATH")]
@@ -339,6 +408,16 @@ fn dispatch(workload: Workload) -> Result<i32, Failure> {
             json: args.json,
         })
         .map(|()| EXIT_OK),
+        Workload::Inspect(args) => inspect::inspect(&inspect::InspectOptions {
+            pids: args.pids,
+            format: if args.json {
+                FormatArg::Json.into()
+            } else {
+                args.format.into()
+            },
+            judging: args.judging.into_judging()?,
+            output: args.output,
+        }),
         Workload::Demo(args) => demo::demo(&demo::DemoOptions {
             lib: args.lib,
             keep: args.keep,

@@ -175,6 +175,17 @@ pub fn maps_mention(pid: i32, needle: &str) -> Result<bool, Error> {
         .any(|l| l.contains(needle)))
 }
 
+/// Inodes listed in `/proc/PID/net/<table>` for the tables whose last column is the inode
+/// (`netlink`, `packet`): names the family of sockets no sock_diag dump here covers.
+pub fn table_inodes(pid: i32, table: &str) -> Result<Vec<u64>, Error> {
+    let text = read(pid, &format!("net/{table}"))?;
+    Ok(String::from_utf8_lossy(&text)
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().last()?.parse().ok())
+        .collect())
+}
+
 /// True when `pid` lives in another network namespace than we do: the sock_diag dumps then
 /// cannot see its sockets. `None` when it cannot be told.
 pub fn other_network_namespace(pid: i32) -> Option<bool> {
@@ -233,6 +244,8 @@ mod tests {
         assert!(info.start_ticks > 0);
         assert!(info.nofile.0 > 0);
         assert_eq!(other_network_namespace(pid), Some(false));
+        // Every process has netlink tables to read (possibly empty).
+        assert!(table_inodes(pid, "netlink").is_ok());
     }
 
     #[test]
