@@ -81,7 +81,7 @@ impl DiagSocket {
     pub(crate) fn open() -> Result<DiagSocket, Error> {
         let fd = sys::netlink_socket(NETLINK_SOCK_DIAG).map_err(|e| match e.raw_os_error() {
             Some(libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT | libc::ENOSYS) => Error::Unsupported {
-                what: "the kernel's socket diagnostics (netlink NETLINK_SOCK_DIAG)".to_string(),
+                what: "socket diagnostics (netlink NETLINK_SOCK_DIAG)".to_string(),
                 error: e,
             },
             Some(libc::EACCES | libc::EPERM) => Error::PermissionDenied {

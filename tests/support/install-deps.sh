@@ -65,6 +65,37 @@ else
     fail "dep g++: MISSING (apt-get install g++)"
 fi
 
+# ---------------------------------------------------------------- inspect, watch, html (issue 13)
+# golang-go: a never-preloaded Go program that `fdguard inspect` must see from outside;
+# chromium: the HTML timeline opened headless (screenshot, no script errors);
+# iproute2: `ss`, the ground truth that sockets in state CLOSE are invisible to it.
+inspect_pkgs=(golang-go chromium iproute2)
+need_inspect=()
+for pkg in "${inspect_pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        need_inspect+=("$pkg")
+    fi
+done
+if [ "${#need_inspect[@]}" -gt 0 ]; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        fail "apt-get not available; cannot install ${need_inspect[*]}"
+    else
+        log "apt: installing ${need_inspect[*]}"
+        if ! as_root env DEBIAN_FRONTEND=noninteractive timeout 900 apt-get update -q >&2 ||
+           ! as_root env DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -q --no-install-recommends "${need_inspect[@]}" >&2; then
+            fail "apt-get install ${need_inspect[*]} failed"
+        fi
+    fi
+fi
+if command -v go >/dev/null 2>&1; then log "dep go: $(go version)"; else fail "dep go: MISSING (apt-get install golang-go)"; fi
+if command -v chromium >/dev/null 2>&1; then
+    log "dep chromium: $(chromium --version 2>/dev/null | tail -n1)"
+else
+    fail "dep chromium: MISSING (apt-get install chromium)"
+fi
+if command -v ss >/dev/null 2>&1; then log "dep ss: $(ss -V 2>&1 | head -n1)"; else fail "dep ss: MISSING (apt-get install iproute2)"; fi
+# ---------------------------------------------------------------- end of issue 13 block
+
 # ---------------------------------------------------------------- python
 # python3 may be a pyenv shim/wrapper; resolve the real interpreter once.
 find_python() {

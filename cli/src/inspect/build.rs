@@ -292,6 +292,16 @@ fn fill_tcp(
     socket.tcp = tcp_activity(&facts, &clocks);
 }
 
+/// Bytes waiting to be read, as `SIOCINQ` counts them. The dump's queue is `rcv_nxt -
+/// copied_seq`, which also counts the peer's FIN (one sequence number) until the program has
+/// read the end of the stream; `tcp_inq` subtracts it, and so do we.
+fn unread_bytes(s: &InetSocket) -> u32 {
+    match s.state {
+        kstate::CLOSE_WAIT | kstate::LAST_ACK | kstate::CLOSING => s.recv_queue.saturating_sub(1),
+        _ => s.recv_queue,
+    }
+}
+
 fn from_inet(socket: &mut Socket, s: &InetSocket, listeners: &Listeners) {
     socket.family = family_name(s.family);
     match s.protocol {
@@ -315,7 +325,7 @@ fn from_inet(socket: &mut Socket, s: &InetSocket, listeners: &Listeners) {
                     info: s.tcp_info.as_ref(),
                     state: s.state,
                     keepalive,
-                    recv_queue: Some(u64::from(s.recv_queue)),
+                    recv_queue: Some(u64::from(unread_bytes(s))),
                     send_queue: Some(u64::from(s.send_queue)),
                 },
                 listeners,
