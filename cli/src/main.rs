@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fdguard_cli::error::{EXIT_OK, Failure};
-use fdguard_cli::{ReportFormat, demo, diff_cmd, inspect, report_cmd, run, show, signals};
+use fdguard_cli::{
+    ReportFormat, demo, diff_cmd, html_cmd, inspect, report_cmd, run, show, signals, watch,
+};
 use fdguard_report::FindingKind;
 use fdguard_report::filter::Filter;
 
@@ -25,6 +27,7 @@ use fdguard_report::filter::Filter;
         "  fdguard show fdguard-reports/*/fdguard.4242.1.json --kind peer_closed\n",
         "  fdguard diff before.json after.json          what grew between two reports\n",
         "  fdguard inspect 4242                         any running process, from outside (no preload)\n",
+        "  fdguard watch 4242 --every 30s --for 2h      sample it, keep every sample, say what grew\n",
         "\n",
         "Exit status:\n",
         "  0  success\n",
@@ -123,6 +126,37 @@ enum Workload {
         "  5  the kernel lacks the socket diagnostics (sock_diag/inet_diag) needed"
     ))]
     Inspect(InspectArgs),
+
+    /// Sample processes on a schedule, keep every sample, and say what grew (with an HTML timeline).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  fdguard watch 4242                               every 30s for 1h, samples in ./fdguard-watch/<time>-<pid>/\n",
+        "  fdguard watch 4242 --every 10s --for 10m --out /tmp/w\n",
+        "  fdguard watch $(pidof server) $(pidof client) --for 2h\n",
+        "  fdguard html /tmp/w                              redraw the timeline from the samples\n",
+        "\n",
+        "Each sample is a full report from libfdguard.so when the process has it loaded (with stacks),\n",
+        "otherwise `fdguard inspect` from outside. Ctrl-C (or SIGTERM) stops; the summary is still written.\n",
+        "The directory gets sample.<pid>.<n>.json, summary.json and timeline.html (self-contained).\n",
+        "\n",
+        "Exit status: 0 watched (also when the process exited meanwhile); 1 cannot write the samples;\n",
+        "2 usage error; 3, 4, 5 as for inspect, when not even a first sample could be taken."
+    ))]
+    Watch(WatchArgs),
+
+    /// Draw the HTML timeline of a watch directory or of saved JSON reports.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  fdguard html fdguard-watch/20261126-230000-77/      writes timeline.html there\n",
+        "  fdguard html fdguard-reports/*/fdguard.4242.*.json -o leak.html\n",
+        "\n",
+        "One self-contained file (inline SVG, CSS and script; no network): live sockets per backend and\n",
+        "per TCP state over time, the fd budget, when each finding first appeared, and what grew,\n",
+        "linked to its creating stacks. `fdguard show` keeps the text view of one report.\n",
+        "\n",
+        "Exit status: 0 written; 1 no report found, unreadable report or unwritable output; 2 usage error."
+    ))]
+    Html(HtmlArgs),
 
     /// Demonstrate a CLOSE_WAIT leak being found (loopback only, a few seconds).
     #[command(after_help = concat!(
@@ -257,6 +291,40 @@ struct InspectArgs {
     #[command(flatten)]
     judging: JudgingArgs,
     /// Write the report to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct WatchArgs {
+    /// Process ids.
+    #[arg(value_name = "PID", required = true)]
+    pids: Vec<i32>,
+    /// Time between samples (30s, 500ms, 10m, 1h30m; at least 100ms).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = watch::parse_duration)]
+    every: std::time::Duration,
+    /// How long to watch.
+    #[arg(long = "for", value_name = "DURATION", default_value = "1h", value_parser = watch::parse_duration)]
+    duration: std::time::Duration,
+    /// Directory for the samples, summary.json and timeline.html (default: fdguard-watch/<UTC time>-<pid>/).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    judging: JudgingArgs,
+    /// Seconds to wait for each report from libfdguard.so.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
+    timeout: f64,
+    /// Print the final summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct HtmlArgs {
+    /// A `fdguard watch` directory, or JSON report files.
+    #[arg(value_name = "DIR|REPORT.json", required = true)]
+    inputs: Vec<PathBuf>,
+    /// Where to write the page (default: DIR/timeline.html for one directory, else ./fdguard-timeline.html).
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
 }
@@ -418,6 +486,20 @@ fn dispatch(workload: Workload) -> Result<i32, Failure> {
             judging: args.judging.into_judging()?,
             output: args.output,
         }),
+        Workload::Watch(args) => watch::watch(&watch::WatchOptions {
+            pids: args.pids,
+            every: args.every,
+            duration: args.duration,
+            out: args.out,
+            judging: args.judging.into_judging()?,
+            timeout: Duration::from_secs_f64(args.timeout),
+            json: args.json,
+        }),
+        Workload::Html(args) => html_cmd::html(&html_cmd::HtmlOptions {
+            inputs: args.inputs,
+            output: args.output,
+        })
+        .map(|()| EXIT_OK),
         Workload::Demo(args) => demo::demo(&demo::DemoOptions {
             lib: args.lib,
             keep: args.keep,
