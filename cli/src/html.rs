@@ -174,9 +174,15 @@ impl Axis {
         let mut t = 0.0;
         while t <= self.span_s + 1e-9 {
             let x = self.x(t);
+            // A label at the right edge would be cut: it ends there instead.
+            let anchor = if x > WIDTH - RIGHT - 40.0 {
+                "end"
+            } else {
+                "middle"
+            };
             let _ = write!(
                 svg,
-                r#"<line class="grid" x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{bottom:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                r#"<line class="grid" x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{bottom:.1}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="{anchor}">{}</text>"#,
                 bottom + 18.0,
                 escape(&offset_label(t))
             );
@@ -214,7 +220,7 @@ fn y_ticks(svg: &mut String, max: f64, step: f64) {
 }
 
 /// The data the script needs to show values under the pointer.
-fn chart_data(axis: &Axis, series: &[Series], extra: &[(String, Vec<f64>)]) -> serde_json::Value {
+fn chart_data(axis: &Axis, series: &[Series]) -> serde_json::Value {
     let xs = axis.xs();
     let labels: Vec<String> = if axis.offsets.len() == 1 {
         vec![offset_label(0.0); 2]
@@ -228,13 +234,10 @@ fn chart_data(axis: &Axis, series: &[Series], extra: &[(String, Vec<f64>)]) -> s
             v.clone()
         }
     };
-    let mut all: Vec<serde_json::Value> = series
+    let all: Vec<serde_json::Value> = series
         .iter()
         .map(|s| json!({"name": s.name, "colour": s.colour, "values": stretch(&s.values)}))
         .collect();
-    for (name, values) in extra {
-        all.push(json!({"name": name, "colour": "#333", "values": stretch(values)}));
-    }
     json!({"x": xs, "t": labels, "series": all})
 }
 
@@ -298,7 +301,7 @@ fn stacked_chart(
         r#"<line class="axis" x1="{LEFT}" x2="{:.1}" y1="{bottom:.1}" y2="{bottom:.1}"/><line class="cursor" x1="0" x2="0" y1="{TOP}" y2="{bottom:.1}" visibility="hidden"/></svg>"#,
         WIDTH - RIGHT
     );
-    (svg, chart_data(axis, series, &[]))
+    (svg, chart_data(axis, series))
 }
 
 fn legend(series: &[Series], chart: usize) -> String {
@@ -381,7 +384,7 @@ fn budget_chart(
         colour: PALETTE[1].to_string(),
         values: fds,
     }];
-    (svg, chart_data(axis, &series, &[]), note)
+    (svg, chart_data(axis, &series), note)
 }
 
 /// One lane per finding track: from its first appearance to the last sample that had it.

@@ -220,7 +220,7 @@ impl Watched {
                 {
                     Ok(report) => Ok(Some(report)),
                     Err(failure) => {
-                        if !Path::new(&format!("/proc/{pid}")).exists() {
+                        if exited(pid) {
                             self.ended = Some("it exited".to_string());
                             return Ok(None);
                         }
@@ -259,6 +259,11 @@ impl Watched {
             },
         }
     }
+}
+
+/// True when `pid` is gone or a zombie.
+fn exited(pid: i32) -> bool {
+    !matches!(fdguard_diag::procfs::state_and_start(pid), Ok((state, _)) if state != 'Z' && state != 'X')
 }
 
 /// Writes a new file mode 0600, refusing to replace anything.
@@ -386,6 +391,7 @@ pub fn watch(options: &WatchOptions) -> Result<i32> {
     let mut samples = 0u64;
     let mut stopped_by: Option<i32> = None;
     let mut dir_ready = false;
+    let mut first_failure: Option<Failure> = None;
     loop {
         for w in watched.iter_mut().filter(|w| w.ended.is_none()) {
             let report = match w.sample(&options.judging, options.timeout) {
@@ -394,7 +400,8 @@ pub fn watch(options: &WatchOptions) -> Result<i32> {
                 Err(failure) if options.pids.len() == 1 => return Err(failure),
                 Err(failure) => {
                     eprintln!("fdguard: error: {}", failure.message);
-                    w.ended = Some(failure.message);
+                    w.ended = Some(failure.message.clone());
+                    first_failure.get_or_insert(failure);
                     continue;
                 }
             };
@@ -462,9 +469,11 @@ pub fn watch(options: &WatchOptions) -> Result<i32> {
     }
     let timelines: Vec<Timeline> = watched.into_iter().filter_map(|w| w.timeline).collect();
     if timelines.is_empty() {
+        // Each process's failure was printed above; the status is the first one's.
+        let code = first_failure.map_or(crate::error::EXIT_NO_PROCESS, |f| f.exit_code);
         return Err(Failure::with_code(
-            "no sample could be taken".to_string(),
-            crate::error::EXIT_NO_PROCESS,
+            "no sample could be taken from any process".to_string(),
+            code,
         ));
     }
     let growths: Vec<Growth> = timelines.iter().map(Timeline::growth).collect();
