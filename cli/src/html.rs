@@ -589,14 +589,19 @@ fn section(out: &mut String, charts: &mut Vec<serde_json::Value>, timeline: &Tim
     };
     let _ = write!(
         out,
-        r#"<p class="headline">live sockets {} → {} ({}{}, {}) · fds {} → {} · {verdict}</p>"#,
+        r#"<p class="headline">live sockets {} → {} ({}{}, {}) · fds {} → {} of {} · {verdict}</p>"#,
         live.first,
         live.last,
         if live.delta >= 0 { "+" } else { "" },
         live.delta,
         escape(&rate(live.per_minute)),
         growth.open_fds.first,
-        growth.open_fds.last
+        growth.open_fds.last,
+        if growth.limit_soft == u64::MAX {
+            "unlimited".to_string()
+        } else {
+            growth.limit_soft.to_string()
+        }
     );
 
     let markers: Vec<(f64, String, &'static str)> = timeline

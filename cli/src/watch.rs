@@ -378,6 +378,16 @@ pub fn watch(options: &WatchOptions) -> Result<i32> {
         Some(dir) => crate::files::absolute(dir)?,
         None => default_out_dir()?,
     };
+    let taken = std::fs::read_dir(&out)
+        .into_iter()
+        .flatten()
+        .any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("sample.")));
+    if taken {
+        return Err(Failure::usage(format!(
+            "{} already holds the samples of another watch; choose another --out",
+            out.display()
+        )));
+    }
     let mut watched: Vec<Watched> = options
         .pids
         .iter()

@@ -191,6 +191,20 @@ fn watching_from_outside_names_the_growing_backend_with_its_rate() {
     let page = std::fs::read_to_string(out.join("timeline.html")).unwrap();
     assert!(page.contains(&backend));
     assert!(stderr(&output).contains("timeline.html"));
+    assert!(
+        !stderr(&output).contains('\r') && !stderr(&output).contains('\x1b'),
+        "no progress line when stderr is not a terminal: {:?}",
+        stderr(&output)
+    );
+    // The directory now holds this watch's samples: another watch must not mix into them.
+    let again = fdguard()
+        .args(["watch", &leaking.subject.pid.to_string(), "--for", "1s"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_status(&again, 2);
+    assert!(stderr(&again).contains("already holds the samples of another watch"));
 }
 
 #[test]
