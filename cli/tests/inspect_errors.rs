@@ -42,11 +42,16 @@ fn a_process_the_caller_may_not_inspect() {
         .lines()
         .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
     let output = if is_root {
-        // Root's own child, inspected by fdguard running as nobody.
+        // Root's own child, inspected by fdguard running as nobody. The binary is copied to the
+        // scratch dir first: a checkout under /root is not reachable by nobody.
         let as_nobody = compile_c("as_nobody.c", &dir, &[]);
+        let binary = dir.join("fdguard");
+        std::fs::copy(env!("CARGO_BIN_EXE_fdguard"), &binary).unwrap();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
         let target = Subject::start(std::path::Path::new("sleep"), &["30".to_string()]);
         std::process::Command::new(&as_nobody)
-            .arg(env!("CARGO_BIN_EXE_fdguard"))
+            .arg(&binary)
             .args(["inspect", &target.pid.to_string()])
             .env("NO_COLOR", "1")
             .output()
