@@ -29,6 +29,20 @@ pub struct Settings {
     pub checkpoints: Vec<(u64, f64)>,
 }
 
+impl Default for Settings {
+    /// The library's defaults (`FDGUARD_GRACE_MS=60000`, `FDGUARD_DUP_MIN=2`), not at exit, no
+    /// checkpoints. Callers that know only some values (`fdguard inspect`) write
+    /// `Settings { grace_s, ..Settings::default() }` and keep compiling as fields are added.
+    fn default() -> Settings {
+        Settings {
+            grace_s: 60.0,
+            dup_min: 2,
+            at_exit: false,
+            checkpoints: Vec::new(),
+        }
+    }
+}
+
 // Shared with the text renderer, which groups findings by the same judgements.
 pub use crate::verdict::{ExitSeverity, exit_severity, peer_gone, peer_gone_state};
 
