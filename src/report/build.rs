@@ -127,6 +127,12 @@ pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
             capture::dropped()
         ));
     }
+    if capture::skipped() > 0 {
+        notes.push(format!(
+            "{} socket(s) recorded without a stack: every capture stack was in use at that instant",
+            capture::skipped()
+        ));
+    }
     let tracked = sockets.len() as u64;
     let stack_count = records
         .iter()
