@@ -7,7 +7,7 @@
 //! pre-existing.
 #![allow(unsafe_code)]
 
-use crate::agent::{exit, fork, signal};
+use crate::agent::{exit, fork, signal, thread};
 use crate::config;
 use crate::hooks::events;
 use crate::platform::guard::{self, Guard};
@@ -152,12 +152,18 @@ fn load() {
         }
     }
     let signal = cfg.signal;
+    let always = cfg.exit_report == config::ExitReport::Always;
     config::install(cfg);
-    events::scan_preexisting(&guard);
+    let preexisting = events::scan_preexisting(&guard);
     if let Some(sig) = signal {
         signal::install(sig);
     }
     exit::install_atexit();
     fork::install_handlers();
     guard::activate();
+    // Sockets inherited across exec (socket activation, inetd), or an exit report wanted
+    // whatever happens: the thread is needed from now on (agent::thread).
+    if preexisting > 0 || always {
+        thread::ensure_running(&guard);
+    }
 }

@@ -36,7 +36,7 @@ fn new_record(_guard: &Guard, fd: i32, family: i32, sock_type: i32, role: Role) 
 
 fn publish_created(guard: &Guard, record: &SocketRecord) {
     table::publish(guard, record);
-    thread::socket_appeared(guard);
+    thread::ensure_running(guard);
 }
 
 /// socket() returned `fd`.
@@ -122,7 +122,7 @@ pub fn listening(fd: i32) {
 pub fn shut_down(fd: i32, how: i32) {
     guard::bookkeeping(|g| {
         let now = clock::now_ns();
-        table::update(g, fd, |r| {
+        let tracked = table::update(g, fd, |r| {
             let bits = |h: u32| match h {
                 1 => 1u32, // SHUT_RD + 1
                 2 => 2,    // SHUT_WR + 1
@@ -135,6 +135,9 @@ pub fn shut_down(fd: i32, how: i32) {
             }
             r.shutdown_how = merged;
         });
+        if tracked {
+            thread::ensure_running(g);
+        }
     });
 }
 
@@ -148,18 +151,16 @@ pub fn shut_down(fd: i32, how: i32) {
 /// `new` untracked, or still described as the socket dup2 just replaced
 /// (tests/reliability_signals.rs lost 45% of such dups). Retiring `new` and copying `old`'s
 /// record are atomic stores (at worst one mmap for a fresh table chunk); only starting the
-/// reporter thread needs the guard, and `old` being tracked means it was started already.
+/// reporter thread is not done here (it allocates): `old` being tracked means the thread runs
+/// already, or will be started by the next creation-side hook.
 pub fn duplicated(old: i32, new: i32) {
     if old == new || !close_path_enabled() {
         return;
     }
-    let copied = guard::catch_quietly(|| {
+    let _ = guard::catch_quietly(|| {
         table::retire(new);
         table::publish_dup(old, new)
     });
-    if copied == Some(true) {
-        guard::bookkeeping(thread::socket_appeared);
-    }
 }
 
 /// True when the close path may touch the table: fdguard active and not a vfork child. Unlike
@@ -195,10 +196,29 @@ pub fn before_closefrom(lowfd: i32) {
     }
 }
 
+/// The host is about to change namespaces in a way the kernel refuses to a multi-threaded
+/// process: stops the `fdguard` thread (see hooks/namespace.rs). Returns whether it was
+/// running. Not in a vfork child (the thread is the parent's) nor inside fdguard.
+pub fn before_namespace_change() -> bool {
+    if !guard::is_active() || guard::in_vfork_child() {
+        return false;
+    }
+    guard::bookkeeping(|_| thread::stop_for_namespace_change()).unwrap_or(false)
+}
+
+/// The namespace change is done: after a failure (the host has threads of its own) the
+/// thread is started again at once; after a success, by the next hook that needs it.
+pub fn after_namespace_change(succeeded: bool) {
+    if !succeeded {
+        guard::bookkeeping(thread::ensure_running);
+    }
+}
+
 /// Records the sockets that were open before fdguard loaded (constructor): peer and state but
-/// no stack.
-pub fn scan_preexisting(guard: &Guard) {
+/// no stack. Returns how many.
+pub fn scan_preexisting(guard: &Guard) -> usize {
     let now = clock::now_ns();
+    let mut found = 0;
     for fd in procfs::open_fds()
         .into_iter()
         .filter(|f| f.socket)
@@ -226,6 +246,7 @@ pub fn scan_preexisting(guard: &Guard) {
             peer: peer.unwrap_or_default(),
             ..SocketRecord::default()
         };
-        table::publish(guard, &record);
+        found += usize::from(table::publish(guard, &record));
     }
+    found
 }

@@ -30,6 +30,8 @@ const _: unsafe extern "C" fn(c_int, c_int) -> c_int = libc::dup2;
 const _: unsafe extern "C" fn(c_int, c_int, c_int) -> c_int = libc::dup3;
 const _: unsafe extern "C" fn(c_int, c_int, ...) -> c_int = libc::fcntl;
 const _: unsafe extern "C" fn(c_int) -> ! = libc::_exit;
+const _: unsafe extern "C" fn(c_int) -> c_int = libc::unshare;
+const _: unsafe extern "C" fn(c_int, c_int) -> c_int = libc::setns;
 
 type SocketFn = unsafe extern "C" fn(c_int, c_int, c_int) -> c_int;
 type SocketpairFn = unsafe extern "C" fn(c_int, c_int, c_int, *mut c_int) -> c_int;
@@ -85,6 +87,8 @@ reals! {
     EXIT = "_exit";
     EXIT2 = "_Exit";
     SETNAME = "pthread_setname_np";
+    UNSHARE = "unshare";
+    SETNS = "setns";
 }
 
 /// Resolves every next-in-chain function with `dlsym(RTLD_NEXT)`. Called once from the
@@ -311,6 +315,26 @@ pub fn exit_now(status: c_int, underscore_capital: bool) -> ! {
             // SAFETY: exit_group terminates the process; looping keeps the `!` type honest.
             unsafe { libc::syscall(libc::SYS_exit_group, status) };
         },
+    }
+}
+
+/// `unshare(2)`.
+pub fn unshare(flags: c_int) -> c_int {
+    match load!(UNSHARE, IntFn) {
+        // SAFETY: unshare has no memory-safety preconditions.
+        Some(f) => unsafe { f(flags) },
+        // SAFETY: raw syscall with the same arguments and errno contract.
+        None => raw_syscall_result(unsafe { libc::syscall(libc::SYS_unshare, flags) }),
+    }
+}
+
+/// `setns(2)`.
+pub fn setns(fd: c_int, nstype: c_int) -> c_int {
+    match load!(SETNS, IntIntFn) {
+        // SAFETY: setns has no memory-safety preconditions.
+        Some(f) => unsafe { f(fd, nstype) },
+        // SAFETY: raw syscall with the same arguments and errno contract.
+        None => raw_syscall_result(unsafe { libc::syscall(libc::SYS_setns, fd, nstype) }),
     }
 }
 
