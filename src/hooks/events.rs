@@ -81,40 +81,60 @@ pub fn accepted(listener: i32, fd: i32, peer: PeerAddr) {
     });
 }
 
-/// connect() on `fd` to `peer` finished with `errno_value` (0 on success; EINPROGRESS for a
-/// non-blocking connect still records the intended peer).
-pub fn connected(fd: i32, peer: PeerAddr, errno_value: i32) {
+/// connect() on `fd` returned with `errno_value` (0: success). `peer` is the address the
+/// kernel read, `None` when it read none (EFAULT, EBADF, a length it refused: the hook never
+/// reads caller memory the kernel did not).
+///
+/// The record shows what the kernel last agreed to: every new attempt (success, EINPROGRESS,
+/// or a failure such as ECONNREFUSED) replaces the peer and the result, so a TCP socket
+/// reconnected after a refusal and a UDP socket re-connected elsewhere show where they point
+/// now; connect(AF_UNSPEC) dissolves the association and clears the peer. Polling a
+/// non-blocking connect (EALREADY, then EISCONN) changes nothing but the result: the kernel
+/// ignores the address of those calls. A report asks the kernel (getpeername) whenever the
+/// record is not a confirmed connection.
+pub fn connected(fd: i32, peer: Option<PeerAddr>, errno_value: i32) {
     guard::bookkeeping(|g| {
         let now = clock::now_ns();
-        table::update(g, fd, |r| {
-            // A second connect() on a non-blocking socket (EALREADY/EISCONN) keeps the first.
-            if r.connect_ns == 0
-                || r.connect_errno == libc::EINPROGRESS
-                || r.connect_errno == libc::EALREADY
-            {
-                if r.connect_ns == 0 {
-                    r.connect_ns = now;
-                    r.connect_errno = errno_value;
-                } else if errno_value == libc::EISCONN {
+        let tracked = table::update(g, fd, |r| match errno_value {
+            libc::EALREADY => {}
+            libc::EISCONN => {
+                if matches!(r.connect_errno, libc::EINPROGRESS | libc::EALREADY) {
                     r.connect_errno = 0;
-                } else if errno_value != libc::EALREADY && errno_value != libc::EINPROGRESS {
-                    r.connect_errno = errno_value;
-                }
-                if peer.len > 0 {
-                    r.new_peer = Some(peer);
                 }
             }
-            if matches!(r.role, Role::Unconnected | Role::Connected) {
-                r.role = Role::Client;
+            _ => {
+                let Some(peer) = peer else { return };
+                if peer.family() == Some(libc::AF_UNSPEC) {
+                    if errno_value == 0 {
+                        r.new_peer = Some(PeerAddr::NONE);
+                        r.connect_ns = 0;
+                        r.connect_errno = 0;
+                        if matches!(r.role, Role::Client | Role::Connected) {
+                            r.role = Role::Unconnected;
+                        }
+                    }
+                    return;
+                }
+                r.connect_ns = now;
+                r.connect_errno = errno_value;
+                r.new_peer = Some(peer);
+                if matches!(r.role, Role::Unconnected | Role::Connected) {
+                    r.role = Role::Client;
+                }
             }
         });
+        if tracked {
+            thread::ensure_running(g);
+        }
     });
 }
 
 /// listen() succeeded on `fd`.
 pub fn listening(fd: i32) {
     guard::bookkeeping(|g| {
-        table::update(g, fd, |r| r.role = Role::Listener);
+        if table::update(g, fd, |r| r.role = Role::Listener) {
+            thread::ensure_running(g);
+        }
     });
 }
 

@@ -372,6 +372,28 @@ pub fn write_raw(fd: c_int, buf: &[u8]) -> isize {
     }
 }
 
+/// Copies `out.len()` bytes from `address` in this process into `out` with
+/// `process_vm_readv`: the kernel checks the source, so an unmapped or unreadable address is a
+/// `false` here, never a fault. For caller memory the kernel has not read itself (a failed
+/// connect's address). One system call; no fd.
+pub fn read_own_memory(address: *const u8, out: &mut [u8]) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let local = libc::iovec {
+        iov_base: out.as_mut_ptr().cast(),
+        iov_len: out.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: address as *mut c_void,
+        iov_len: out.len(),
+    };
+    // SAFETY: `local` describes our own writable buffer; the kernel validates `remote` and
+    // reports EFAULT rather than faulting.
+    let n = unsafe { libc::process_vm_readv(getpid_raw(), &local, 1, &remote, 1, 0) };
+    n == out.len() as isize
+}
+
 /// Current thread id (raw syscall; glibc's `gettid` needs 2.30, fine, but this is as cheap).
 pub fn gettid() -> i32 {
     // SAFETY: gettid has no preconditions.

@@ -9,7 +9,7 @@ use crate::annotate::{checkpoints, labels};
 use crate::config;
 use crate::platform::kernel::{self, Side};
 use crate::platform::{clock, process, procfs};
-use crate::track::record::{NO_STACK, Origin as RecordOrigin, SocketRecord};
+use crate::track::record::{NO_STACK, Origin as RecordOrigin, Role, SocketRecord};
 use crate::track::sockaddr::{self, PeerAddr};
 use crate::track::{capture, history, table};
 use fdguard_report::detect;
@@ -179,12 +179,21 @@ fn socket_of(
     pid: i32,
     stack: Vec<Frame>,
 ) -> Socket {
-    let peer = if r.peer.len > 0 {
+    // The peer is what the kernel last agreed to. A record holds a confirmed one after a
+    // successful connect(), an accept() or the scan at load; otherwise (connect in progress or
+    // failed, never connected, or connected behind our back) the kernel is asked, and the
+    // attempted address is shown only when it knows none.
+    let confirmed = r.peer.len > 0
+        && (r.role == Role::Accepted
+            || (r.connect_ns != 0 && r.connect_errno == 0)
+            || (r.connect_ns == 0 && r.origin == RecordOrigin::Preexisting));
+    let peer = if confirmed {
         r.peer
     } else {
         kernel::address(r.fd, Side::Peer)
             .map(|b| PeerAddr::from_bytes(&b))
-            .unwrap_or_default()
+            .filter(|p| sockaddr::format(p.as_slice()).is_some())
+            .unwrap_or(r.peer)
     };
     let origin = match r.origin {
         RecordOrigin::Preexisting => Origin::Preexisting,
