@@ -14,7 +14,11 @@ use std::time::{Duration, Instant};
 /// Generous: the exit waits at most 5 s for a report that makes no progress.
 const BOUND: Duration = Duration::from_secs(25);
 
-fn runs(mode: &'static str, n: usize, env: &'static [(&'static str, &'static str)]) -> Vec<Outcome> {
+fn runs(
+    mode: &'static str,
+    n: usize,
+    env: &'static [(&'static str, &'static str)],
+) -> Vec<Outcome> {
     let bin = compile("exit_paths");
     // Four at a time: bounded, and the machine stays responsive for the other tests.
     let mut all = Vec::new();
@@ -82,7 +86,10 @@ fn exit_from_a_sigterm_handler_that_interrupted_malloc_never_hangs_20_runs() {
         written += usize::from(written_or_one_line(out, pid, &fd_set(&truth["keep"])));
     }
     eprintln!("{written} of {} exit reports written", outs.len());
-    assert!(written > 0, "the fdguard thread writes the report in most runs");
+    assert!(
+        written > 0,
+        "the fdguard thread writes the report in most runs"
+    );
 }
 
 #[test]

@@ -24,8 +24,17 @@ fn bad_pointers_get_the_same_errors_as_without_fdguard_and_never_crash() {
     assert_eq!(s["results"], p["results"]);
     let results = p["results"].as_array().unwrap();
     let errnos: Vec<i64> = results.iter().map(|r| r[1].as_i64().unwrap()).collect();
-    for expected in [libc::EFAULT, libc::EAGAIN, libc::EBADF, libc::EINVAL, libc::ECONNREFUSED] {
-        assert!(errnos.contains(&(expected as i64)), "{errnos:?} lacks {expected}");
+    for expected in [
+        libc::EFAULT,
+        libc::EAGAIN,
+        libc::EBADF,
+        libc::EINVAL,
+        libc::ECONNREFUSED,
+    ] {
+        assert!(
+            errnos.contains(&(expected as i64)),
+            "{errnos:?} lacks {expected}"
+        );
     }
     assert_eq!(out.stderr, "");
 }

@@ -32,7 +32,10 @@ fn run_small(how: &str, env: &[(&str, &str)]) {
     assert_eq!(out.stderr, "", "{what}");
     let truth = &out.json_lines()[0];
     let stack = truth["stack"].as_u64().unwrap();
-    assert!(stack <= 20 * 1024, "{what}: a {stack}-byte stack is not small");
+    assert!(
+        stack <= 20 * 1024,
+        "{what}: a {stack}-byte stack is not small"
+    );
     let exit = out.exit_report();
     let listed: BTreeSet<i32> = exit.sockets.iter().map(|s| s.fd).collect();
     assert_eq!(listed, fd_set(&truth["keep"]), "{what}");
@@ -75,7 +78,10 @@ fn what_fdguard_adds_to_the_hosts_stack_stays_within_the_budget() {
         host_ok(&out, depth);
         let (p, s) = (&plain.json_lines()[0], &out.json_lines()[0]);
         for call in ["socket", "connect"] {
-            let added = s[call].as_u64().unwrap().saturating_sub(p[call].as_u64().unwrap());
+            let added = s[call]
+                .as_u64()
+                .unwrap()
+                .saturating_sub(p[call].as_u64().unwrap());
             eprintln!("depth {depth}: fdguard adds {added} bytes of host stack to {call}");
             assert!(
                 added <= HOST_STACK_BUDGET,

@@ -231,7 +231,10 @@ mod tests {
         let stack = OwnStack::take().expect("a stack");
         let (low, top) = (stack.top - STACK_BYTES, stack.top);
         let there = stack.run(stack_pointer);
-        assert!(low <= there && there < top, "{there:#x} in [{low:#x}, {top:#x})");
+        assert!(
+            low <= there && there < top,
+            "{there:#x} in [{low:#x}, {top:#x})"
+        );
         assert!(!(low <= here && here < top));
         assert_eq!(stack.run(|| 6 * 7), 42);
     }
@@ -275,7 +278,9 @@ mod tests {
             })
             .collect();
         assert!(
-            names.iter().any(|n| n.contains("libgcc_unwinds_from_our_stack")),
+            names
+                .iter()
+                .any(|n| n.contains("libgcc_unwinds_from_our_stack")),
             "{names:#?}"
         );
     }

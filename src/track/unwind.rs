@@ -28,8 +28,6 @@
 
 #[cfg(target_arch = "x86_64")]
 pub use imp::{capture_from, is_known_startup, prepare};
-#[cfg(all(test, target_arch = "x86_64"))]
-pub use imp::capture;
 
 /// Where a capture starts: the instruction pointer, stack pointer and frame pointer of the
 /// capturing frame, read together (see [`Regs::here`]).
@@ -66,7 +64,11 @@ impl Regs {
     #[cfg(not(target_arch = "x86_64"))]
     #[inline(always)]
     pub fn here() -> Regs {
-        Regs { ip: 0, sp: 0, bp: 0 }
+        Regs {
+            ip: 0,
+            sp: 0,
+            bp: 0,
+        }
     }
 }
 
@@ -86,7 +88,11 @@ pub struct Stats {
 
 /// Other architectures: the caller always uses libgcc.
 #[cfg(not(target_arch = "x86_64"))]
-pub fn capture_from(_regs: Regs, _out: &mut [usize], _own: impl Fn(usize) -> bool) -> Option<usize> {
+pub fn capture_from(
+    _regs: Regs,
+    _out: &mut [usize],
+    _own: impl Fn(usize) -> bool,
+) -> Option<usize> {
     None
 }
 
