@@ -23,6 +23,7 @@
 #![allow(unsafe_code)]
 
 use super::{control, exit, signal, watch};
+use crate::annotate::labels;
 use crate::config;
 use crate::platform::guard::{self, Guard};
 use crate::platform::{futex, log, process, real};
@@ -108,9 +109,8 @@ fn setsigmask_np() -> Option<SetSigmaskFn> {
     let mut address = ADDRESS.load(Ordering::Relaxed);
     if address == 1 {
         // SAFETY: dlsym with a NUL-terminated name; RTLD_DEFAULT searches the global scope.
-        address =
-            unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"pthread_attr_setsigmask_np".as_ptr()) }
-                as usize;
+        address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"pthread_attr_setsigmask_np".as_ptr()) }
+            as usize;
         ADDRESS.store(address, Ordering::Relaxed);
     }
     // SAFETY: a non-null result of dlsym for this symbol has this prototype.
@@ -148,7 +148,15 @@ fn spawn() -> Result<libc::pthread_t, i32> {
 
 extern "C" fn thread_start(_: *mut c_void) -> *mut c_void {
     // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
-    unsafe { libc::prctl(libc::PR_SET_NAME, c"fdguard".as_ptr() as libc::c_ulong, 0, 0, 0) };
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_NAME,
+            c"fdguard".as_ptr() as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
     TID.store(real::gettid(), Ordering::Release);
     Guard::enter_forever();
     guard::catch("internal error in the fdguard thread", main);
@@ -263,10 +271,12 @@ impl Ticks {
             self.last_watch = Instant::now();
         }
         if self.last_housekeeping.elapsed() >= TICK_MAX {
+            guard::catch("internal error while reclaiming labels", labels::reclaim);
             self.last_housekeeping = Instant::now();
         }
         let until_housekeeping = TICK_MAX.saturating_sub(self.last_housekeeping.elapsed());
-        let until_watch = watch_period.map_or(TICK_MAX, |p| p.saturating_sub(self.last_watch.elapsed()));
+        let until_watch =
+            watch_period.map_or(TICK_MAX, |p| p.saturating_sub(self.last_watch.elapsed()));
         until_housekeeping
             .min(until_watch)
             .max(Duration::from_millis(1))

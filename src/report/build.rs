@@ -70,8 +70,6 @@ pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
         }
         sockets.push(socket_of(r, state, now, pid, stack_of(r.stack_id)));
     }
-    let live_ids: BTreeSet<u64> = records.iter().map(|r| r.socket_id).collect();
-    labels::keep_only(&live_ids);
 
     let recently_closed: Vec<ClosedSocket> = history::recent(cfg.history)
         .into_iter()
