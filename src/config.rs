@@ -16,8 +16,11 @@ use std::path::PathBuf;
 pub enum Sink {
     /// fd 2, while it is still the stderr fdguard saw at load.
     Stderr,
-    /// A path template (`fdguard_report::template`).
+    /// A path template (`fdguard_report::template`), absolute once settled at load.
     File(String),
+    /// An existing character device or FIFO, written to as it is (settled at load:
+    /// `report::write::settle_sink`).
+    Device(String),
 }
 
 /// Report format.

@@ -88,6 +88,7 @@ fn start() {
         Ok(handle) => {
             HANDLE.store(handle as usize, Ordering::Release);
             STATE.store(RUNNING, Ordering::Release);
+            crate::report::write::reserve_fd();
         }
         Err(err) => {
             STATE.store(FAILED, Ordering::Release);
@@ -286,6 +287,8 @@ impl Ticks {
 /// The report signal arrived: answer an `fdguard report` request if one is waiting, otherwise
 /// write to the configured place.
 fn on_signal() {
+    // Reading the request needs a descriptor too (at the fd limit: the reserved one).
+    let _room = crate::report::write::Room::open();
     match control::take_request(process::pid()) {
         Some(request) => {
             super::report_now(

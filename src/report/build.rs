@@ -235,13 +235,15 @@ fn socket_of(
     }
 }
 
-/// How close the process is to its fd limit, as the kernel sees it.
+/// How close the process is to its fd limit, as the kernel sees it. fdguard's reserved
+/// descriptor, released while a report runs (report::write::Room), is one of the process's
+/// fds all the same and is counted.
 fn fd_budget(tracked: u64) -> FdBudget {
     let fds = procfs::open_fds();
     let sockets = fds.iter().filter(|f| f.socket).count() as u64;
     let (limit_soft, limit_hard) = kernel::nofile_limit();
     FdBudget {
-        open_fds: fds.len() as u64,
+        open_fds: fds.len() as u64 + super::write::released_reservation(),
         limit_soft,
         limit_hard,
         sockets_open: sockets,
@@ -271,12 +273,16 @@ fn errno_name(e: i32) -> String {
     name.to_string()
 }
 
-/// The executable (`/proc/self/exe`) and the command line.
+/// The executable (`/proc/self/exe`) and the command line: /proc/self/cmdline, or, when it
+/// cannot be read (no descriptor left at the fd limit), the argument strings in memory, read
+/// as the kernel reads them for that file (process::arguments).
 fn program_and_cmdline() -> (String, Vec<String>) {
     let program = std::fs::read_link("/proc/self/exe")
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
     let cmdline = std::fs::read("/proc/self/cmdline")
+        .ok()
+        .or_else(process::arguments)
         .map(|b| {
             b.split(|&c| c == 0)
                 .filter(|s| !s.is_empty())
