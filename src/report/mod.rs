@@ -84,6 +84,7 @@ pub fn progress() -> u64 {
 
 /// Fork child: a report in progress in the parent cannot finish here.
 pub fn after_fork_in_child() {
+    write::after_fork_in_child();
     EXITING.store(false, Ordering::SeqCst);
     if BUSY.swap(false, Ordering::AcqRel) {
         symbolize::disable_dwarf();

@@ -355,6 +355,13 @@ impl Drop for Room {
     }
 }
 
+/// Fork child: a report that had the reservation released in the parent does not exist here.
+/// The child's reservation is taken again when its thread starts.
+pub fn after_fork_in_child() {
+    ROOMS.store(0, Ordering::Release);
+    RELEASED.store(false, Ordering::Release);
+}
+
 /// Writes `bytes` to stderr if it is still the stderr fdguard saw at load (see `log`),
 /// waiting for a non-blocking one as [`write_all_fd`] does.
 pub fn write_stderr(bytes: &[u8], progress: &dyn Fn()) -> bool {
