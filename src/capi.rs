@@ -582,7 +582,7 @@ pub unsafe extern "C" fn fdguard_label(fd: c_int, label: *const c_char) -> fdgua
         try_rc!(tracked(fd));
         match table::get(fd) {
             Some(record) => {
-                labels::set(record.socket_id, text);
+                labels::set(record.socket_id, fd, text.as_deref());
                 fdguard_result::Ok
             }
             None => fdguard_result::NotTracked,

@@ -16,8 +16,11 @@ use std::path::PathBuf;
 pub enum Sink {
     /// fd 2, while it is still the stderr fdguard saw at load.
     Stderr,
-    /// A path template (`fdguard_report::template`).
+    /// A path template (`fdguard_report::template`), absolute once settled at load.
     File(String),
+    /// An existing character device or FIFO, written to as it is (settled at load:
+    /// `report::write::settle_sink`).
+    Device(String),
 }
 
 /// Report format.
@@ -120,7 +123,7 @@ pub const VARIABLES: &[Variable] = &[
         name: "FDGUARD_REPORT",
         default: "stderr",
         expects: "`stderr` or a usable path (at most 3000 bytes, one line)",
-        doc: "`stderr` or a file path template: `%p` pid, `%n` report number, `%e` program name, `%t` unix time, `%%` a percent sign. Without `%p`, `.<pid>` is appended (LeakSanitizer's `log_path` convention), so processes that inherit the variable never share a file. Files are created mode 0600 next to their final name and renamed into place: a reader never sees half a report, and a symlink at the final name is replaced, never followed. If the file cannot be written, one stderr line says why and the report goes to stderr.",
+        doc: "`stderr` or a file path template: `%p` pid, `%n` report number, `%e` program name, `%t` unix time, `%%` a percent sign. Without `%p`, `.<pid>` is appended (LeakSanitizer's `log_path` convention), so processes that inherit the variable never share a file. A relative path is fixed at load (a later `chdir()` does not move reports). Files are created mode 0600 next to their final name under a random temporary name and renamed into place: a reader never sees half a report, and a symlink at the final name is replaced, never followed. A path naming an existing character device or FIFO of yours or root's is written to as it is (`/dev/stderr` is stderr; standard output is refused). If the file cannot be written, one stderr line says why and the report goes to stderr.",
         apply: |c, v| {
             if v.eq_ignore_ascii_case("stderr") {
                 c.sink = Sink::Stderr;
@@ -150,7 +153,7 @@ pub const VARIABLES: &[Variable] = &[
         name: "FDGUARD_SIGNAL",
         default: "SIGUSR1",
         expects: "a signal name, number or `none`",
-        doc: "signal that asks for a report: a name (`SIGUSR2`, `RTMIN+3`), a number, or `none`. A handler installed before fdguard is still called after ours.",
+        doc: "signal that asks for a report: a name (`SIGUSR2`, `RTMIN+3`), a number, or `none`. A handler installed before fdguard is still called after ours. SIGCHLD (its disposition decides how children are reaped) and 32/33 (the C library's) are refused with one stderr line: no report on signal then.",
         apply: |c, v| {
             c.signal = parse_signal(v).ok_or(())?;
             Ok(())
@@ -235,7 +238,7 @@ pub const VARIABLES: &[Variable] = &[
         name: "FDGUARD_EXIT_REPORT",
         default: "auto",
         expects: "`auto`, `always` or `never`",
-        doc: "`auto` (report at exit only if the process created a socket), `always`, `never`",
+        doc: "`auto` (report at exit only if the process created a socket), `always` (the `fdguard` thread then runs from load), `never`",
         apply: |c, v| {
             c.exit_report = match v.to_ascii_lowercase().as_str() {
                 "auto" => ExitReport::Auto,

@@ -7,7 +7,7 @@
 //! pre-existing.
 #![allow(unsafe_code)]
 
-use crate::agent::{exit, fork, signal};
+use crate::agent::{exit, fork, signal, thread};
 use crate::config;
 use crate::hooks::events;
 use crate::platform::guard::{self, Guard};
@@ -55,12 +55,22 @@ fn read_suppressions(path: &std::path::Path) -> Result<String, String> {
 }
 
 // Not in unit tests: the test binary must not install hooks, handlers or a panic hook.
+type Constructor =
+    extern "C" fn(libc::c_int, *const *const libc::c_char, *const *const libc::c_char);
+
+// glibc calls `.init_array` entries with the program's (argc, argv, envp).
 #[cfg(not(test))]
 #[used]
 #[unsafe(link_section = ".init_array")]
-static CONSTRUCTOR: extern "C" fn() = constructor;
+static CONSTRUCTOR: Constructor = constructor;
 
-extern "C" fn constructor() {
+extern "C" fn constructor(
+    argc: libc::c_int,
+    argv: *const *const libc::c_char,
+    _envp: *const *const libc::c_char,
+) {
+    // SAFETY: the loader passes the program's argc/argv to .init_array functions.
+    unsafe { process::remember_arguments(argc, argv) };
     if guard::catch("internal error while loading", load).is_none() {
         guard::disable_quietly();
     }
@@ -98,6 +108,12 @@ fn load() {
         guard::disable_quietly();
         return;
     }
+    let (sink, why) = crate::report::write::settle_sink(cfg.sink.clone());
+    if let Some(why) = why {
+        log::line(&[&why]);
+    }
+    let mut cfg = cfg;
+    cfg.sink = sink;
     if let config::Sink::File(template) = &cfg.sink {
         let probe = config::expand_path(template, process::pid(), 1, "x", 0);
         if let Err(why) = crate::report::write::check_directory(&probe) {
@@ -152,12 +168,18 @@ fn load() {
         }
     }
     let signal = cfg.signal;
+    let always = cfg.exit_report == config::ExitReport::Always;
     config::install(cfg);
-    events::scan_preexisting(&guard);
+    let preexisting = events::scan_preexisting(&guard);
     if let Some(sig) = signal {
         signal::install(sig);
     }
     exit::install_atexit();
     fork::install_handlers();
     guard::activate();
+    // Sockets inherited across exec (socket activation, inetd), or an exit report wanted
+    // whatever happens: the thread is needed from now on (agent::thread).
+    if preexisting > 0 || always {
+        thread::ensure_running(&guard);
+    }
 }

@@ -9,7 +9,10 @@
 //!    not exist yet.
 //! 3. The request file `request.<PID>` is written atomically (`request.<PID>.tmp<random>`, then
 //!    rename) with exactly two lines: the absolute output path and the format (`text`|`json`).
-//! 4. The target's report signal (its `FDGUARD_SIGNAL`, default SIGUSR1) is sent. The library's
+//! 4. The target's report signal (its `FDGUARD_SIGNAL`, default SIGUSR1) is sent — only if the
+//!    library accepts that signal (`fdguard_report::signal::refusal`) and the target catches
+//!    it right now (SigCgt in /proc/PID/status): a signal the target does not catch would run
+//!    its default action (SIGUSR1's ends the process). The library's
 //!    reporter thread unlinks the request and writes the report to the output path, atomically.
 //! 5. The CLI waits for the output file (bounded), reads it, and removes its private directory.
 //!
@@ -105,7 +108,76 @@ pub fn inspect_target(pid: i32) -> Result<Target> {
         // The library warned and fell back to its default.
         Some(None) => libc::SIGUSR1,
     };
+    if let Some(why) = fdguard_report::signal::refusal(signal) {
+        return Err(Failure::new(format!(
+            "process {pid} runs with FDGUARD_SIGNAL={}, which fdguard refuses ({why}), so it \
+             cannot be asked for a report; restart it with another signal (e.g. \
+             FDGUARD_SIGNAL=SIGUSR2), or rely on its exit report",
+            spelled.as_deref().unwrap_or("").trim()
+        )));
+    }
     Ok(Target { pid, uid, signal })
+}
+
+/// What process `pid` does with `signal` now, from the SigCgt/SigIgn masks of
+/// /proc/PID/status (bit `signal - 1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// A handler is installed: the signal is safe to send.
+    Caught,
+    Ignored,
+    /// The default action: for the report signals fdguard accepts, mostly "terminate".
+    Default,
+}
+
+/// Parses the disposition of `signal` out of a /proc/PID/status text.
+pub fn disposition(status: &str, signal: i32) -> Option<Disposition> {
+    let mask = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+    };
+    let bit = 1u64.checked_shl(u32::try_from(signal - 1).ok()?)?;
+    let caught = mask("SigCgt:")?;
+    let ignored = mask("SigIgn:")?;
+    Some(if caught & bit != 0 {
+        Disposition::Caught
+    } else if ignored & bit != 0 {
+        Disposition::Ignored
+    } else {
+        Disposition::Default
+    })
+}
+
+/// Refuses to go on unless the target catches its report signal right now (read from
+/// /proc/PID/status just before sending): a host that reset the signal to SIG_DFL (many
+/// daemons do) would be killed by it, one that ignores it could never answer. A process that
+/// just started may not have installed the handler yet: it gets up to a second.
+fn check_caught(target: &Target) -> Result<()> {
+    let path = PathBuf::from(format!("/proc/{}/status", target.pid));
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let status = read_proc(target.pid, &path, Some(target.uid))?;
+        let name = signal_name(target.signal);
+        let why = match disposition(&status, target.signal) {
+            Some(Disposition::Caught) => return Ok(()),
+            Some(Disposition::Ignored) => format!("it ignores {name}, so it could never answer"),
+            Some(Disposition::Default) => format!(
+                "its handler for {name} is gone (reset to the default action, which would end \
+                 the process)"
+            ),
+            None => format!("cannot read its signal masks from {}", path.display()),
+        };
+        if Instant::now() >= deadline {
+            return Err(Failure::new(format!(
+                "process {} does not catch {name}: {why}; no signal was sent. Restart it with \
+                 FDGUARD_SIGNAL set to a signal it leaves alone (e.g. SIGUSR2)",
+                target.pid
+            )));
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
 }
 
 /// Reads a /proc file of process `pid`, mapping errors to messages that say what to do.
@@ -340,7 +412,7 @@ pub fn request_report(target: &Target, format: ReportFormat, timeout: Duration) 
             let _ = fs::remove_file(&request);
         }
     };
-    if let Err(e) = send_signal(target.pid, target.signal) {
+    if let Err(e) = check_caught(target).and_then(|()| send_signal(target.pid, target.signal)) {
         withdraw();
         return Err(e);
     }
@@ -492,6 +564,26 @@ mod tests {
         drop(answer);
         assert!(!answer_path.exists(), "the answer dir is removed on drop");
         fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn dispositions_come_from_the_status_masks() {
+        let status = "Name:\tx\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000001000\n\
+                      SigCgt:\t0000000180000200\n";
+        assert_eq!(
+            disposition(status, libc::SIGUSR1),
+            Some(Disposition::Caught)
+        );
+        assert_eq!(
+            disposition(status, libc::SIGPIPE),
+            Some(Disposition::Ignored)
+        );
+        assert_eq!(
+            disposition(status, libc::SIGUSR2),
+            Some(Disposition::Default)
+        );
+        assert_eq!(disposition(status, 64), Some(Disposition::Default));
+        assert_eq!(disposition("Name:\tx\n", libc::SIGUSR1), None);
     }
 
     #[test]

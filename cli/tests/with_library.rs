@@ -242,6 +242,51 @@ fn report_refuses_when_the_signal_is_off() {
 }
 
 #[test]
+fn report_never_sends_a_signal_the_target_does_not_catch() {
+    // The holder reset SIGUSR1 to SIG_DFL after fdguard installed its handler (many daemons
+    // reset their signals at start): a SIGUSR1 would kill it (status 138). `fdguard report`
+    // reads SigCgt first, sends nothing and says why; the holder lives on.
+    let holder = start_holder("e2e-dfl", &[], Some("dfl-usr1"));
+    let pid = holder.pid.to_string();
+    let output = fdguard().args(["report", &pid]).output().unwrap();
+    assert_status(&output, 1);
+    let message = stderr(&output);
+    assert!(
+        message.contains("does not catch SIGUSR1") && message.contains("no signal was sent"),
+        "{message}"
+    );
+    terminate(&holder.run);
+    assert_status(&wait_with_deadline(holder.run), 5);
+    std::fs::remove_dir_all(&holder.dir).unwrap();
+}
+
+#[test]
+fn report_never_sends_a_signal_the_library_refused() {
+    // 32 is glibc's own (SIGCANCEL, caught by the C library: SigCgt alone would say "caught"),
+    // 17 is SIGCHLD: the library takes neither, and `fdguard report` sends neither.
+    for signal in ["32", "17"] {
+        let holder = start_holder(
+            &format!("e2e-refused-{signal}"),
+            &["--signal", signal],
+            None,
+        );
+        let output = fdguard()
+            .args(["report", &holder.pid.to_string()])
+            .output()
+            .unwrap();
+        assert_status(&output, 1);
+        let message = stderr(&output);
+        assert!(
+            message.contains(&format!("FDGUARD_SIGNAL={signal}")) && message.contains("refuses"),
+            "{signal}: {message}"
+        );
+        terminate(&holder.run);
+        assert_status(&wait_with_deadline(holder.run), 5);
+        std::fs::remove_dir_all(&holder.dir).unwrap();
+    }
+}
+
+#[test]
 fn report_times_out_when_the_program_blocks_the_signal() {
     let holder = start_holder("e2e-blocked", &[], Some("block-usr1"));
     let pid = holder.pid.to_string();

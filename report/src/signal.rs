@@ -45,6 +45,25 @@ pub fn parse_signal(text: &str) -> Option<Option<i32>> {
     Some(Some(signal))
 }
 
+/// Why fdguard will not take `signal` as its report signal, when it will not; `None` when it
+/// will. The library installs no handler for such a signal (one stderr line says why), and
+/// `fdguard report` never sends it:
+/// - 32 and 33 belong to the C library (glibc's SIGCANCEL and SIGSETXID; sigaction refuses
+///   them, and sending one to a process interferes with its threads);
+/// - SIGCHLD: its disposition decides whether children are reaped automatically (SIG_IGN) or
+///   wait as zombies, and a handler would make every child's exit interrupt the program's
+///   blocking system calls — taking it changes what the host sees.
+pub fn refusal(signal: i32) -> Option<&'static str> {
+    match signal {
+        32 | 33 => Some("the C library keeps it for its own threads"),
+        libc::SIGCHLD => Some(
+            "its disposition decides whether children are reaped, and a handler would make \
+             every child's exit interrupt the program's system calls",
+        ),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +75,9 @@ mod tests {
         assert_eq!(parse_signal("12"), Some(Some(12)));
         assert_eq!(parse_signal("none"), Some(None));
         assert_eq!(parse_signal("RTMIN+2"), Some(Some(libc::SIGRTMIN() + 2)));
+        assert!(refusal(libc::SIGCHLD).is_some());
+        assert!(refusal(32).is_some() && refusal(33).is_some());
+        assert!(refusal(libc::SIGUSR1).is_none() && refusal(libc::SIGRTMIN() + 3).is_none());
         for bad in [
             "SIGKILL",
             "9",

@@ -9,6 +9,7 @@
 //!   reports (ids are per-report numbering). The diff compares by it.
 
 use crate::model::{Frame, Origin, Socket};
+use crate::text::escape;
 
 /// The exact identity of a socket's creating stack within one report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +120,7 @@ pub fn short_description(frames: &[Frame], max: usize) -> String {
         .iter()
         .take(max)
         .map(|frame| match &frame.function {
-            Some(function) => short_function_name(function).to_string(),
+            Some(function) => escape(short_function_name(function)).into_owned(),
             None => location_in_module(frame).unwrap_or_else(|| "??".to_string()),
         })
         .collect();
@@ -166,10 +167,10 @@ pub fn short_function_name(name: &str) -> &str {
 
 /// `module+0xOFF` (module basename), `module`, or nothing.
 fn location_in_module(frame: &Frame) -> Option<String> {
-    let module = basename(frame.module.as_deref()?);
+    let module = escape(basename(frame.module.as_deref()?));
     Some(match &frame.module_offset {
-        Some(offset) => format!("{module}+{offset}"),
-        None => module.to_string(),
+        Some(offset) => format!("{module}+{}", escape(offset)),
+        None => module.into_owned(),
     })
 }
 
@@ -182,7 +183,7 @@ fn normalise_ip(ip: &str) -> String {
         .unwrap_or(ip);
     match u64::from_str_radix(digits, 16) {
         Ok(value) => format!("0x{value:016x}"),
-        Err(_) => ip.to_string(),
+        Err(_) => escape(ip).into_owned(),
     }
 }
 
@@ -198,11 +199,11 @@ pub fn frame_line(index: usize, frame: &Frame, with_ip: bool) -> String {
     }
     if let Some(function) = &frame.function {
         line.push_str(" in ");
-        line.push_str(function);
+        line.push_str(&escape(function));
     }
     if let Some(file) = &frame.file {
         line.push(' ');
-        line.push_str(file);
+        line.push_str(&escape(file));
         if let Some(number) = frame.line {
             line.push_str(&format!(":{number}"));
         }

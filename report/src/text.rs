@@ -62,7 +62,7 @@ pub fn summary_line(report: &Report) -> String {
         .collect();
     for (name, n) in &summary.findings {
         if FindingKind::parse(name).is_none() && *n > 0 {
-            counts.push(format!("{n} {name}"));
+            counts.push(format!("{n} {}", escape(name)));
         }
     }
     if counts.is_empty() {
@@ -90,7 +90,7 @@ fn write_header(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
         "{prefix}program {}, pid {}, up {}",
-        report.program,
+        escape(&report.program),
         report.pid,
         duration(report.uptime_s)
     );
@@ -131,9 +131,57 @@ fn limit(value: u64) -> String {
     }
 }
 
+/// Characters that must never reach a terminal or a log as they are: C0 and C1 controls and
+/// DEL (a newline would let a peer forge a `SUMMARY:` line, an ESC a terminal sequence), and
+/// the invisible format characters that reorder or hide text (bidirectional overrides and
+/// isolates, zero-width characters, the byte-order mark).
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}' | '\u{061c}' | '\u{feff}')
+}
+
+/// Writes `c` as the escape `escape` and `shell_quote` share: `\n`, `\t`, `\r`, `\xHH` below
+/// U+0100, `\uHHHH` above (bash's `$'…'` reads every one of them back).
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\t' => out.push_str("\\t"),
+        '\r' => out.push_str("\\r"),
+        c if (c as u32) < 0x100 => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c => {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        }
+    }
+}
+
+/// THE escape for every string that came from the host or a peer (program path, thread
+/// names, addresses — unix paths and abstract names are any bytes —, labels, frames, finding
+/// messages that quote them, anything read from a JSON report): control and invisible
+/// format characters become visible escapes and a backslash is doubled, so one socket stays
+/// one line and nothing a peer chose can move the cursor, recolour or rewrite the terminal.
+/// Ordinary text is returned as is, without a copy.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c == '\\' || unsafe_char(c)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if unsafe_char(c) => push_escaped(&mut out, c),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Quotes a command-line word for display when it would not survive a shell as is. Words with
-/// control characters use bash's `$'…'` escapes, so a multi-line `python3 -c` script stays on
-/// the one `==PID==` line.
+/// control or invisible characters use bash's `$'…'` escapes (the same ones [`escape`] writes),
+/// so a multi-line `python3 -c` script stays on the one `==PID==` line.
 fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
@@ -142,18 +190,15 @@ fn shell_quote(word: &str) -> String {
     if plain {
         return word.to_string();
     }
-    if !word.chars().any(char::is_control) {
+    if !word.chars().any(unsafe_char) {
         return format!("'{}'", word.replace('\'', r"'\''"));
     }
     let mut quoted = String::from("$'");
     for c in word.chars() {
         match c {
-            '\n' => quoted.push_str("\\n"),
-            '\t' => quoted.push_str("\\t"),
-            '\r' => quoted.push_str("\\r"),
             '\\' => quoted.push_str("\\\\"),
             '\'' => quoted.push_str("\\'"),
-            c if c.is_control() => quoted.push_str(&format!("\\x{:02x}", c as u32)),
+            c if unsafe_char(c) => push_escaped(&mut quoted, c),
             c => quoted.push(c),
         }
     }
@@ -346,7 +391,12 @@ fn write_finding<'a>(
     finding: &Finding,
     shown_stacks: &mut Vec<StackIdentity<'a>>,
 ) {
-    let _ = writeln!(out, "{}: {}", finding.kind.as_str(), finding.message);
+    let _ = writeln!(
+        out,
+        "{}: {}",
+        finding.kind.as_str(),
+        escape(&finding.message)
+    );
     if let Some(id) = finding.checkpoint {
         match report.checkpoints.iter().find(|c| c.id == id) {
             Some(checkpoint) => {
@@ -394,7 +444,7 @@ fn write_suppressed_finding(
         "{} [suppressed by {}]: {}",
         finding.kind.as_str(),
         shell_quote(rule),
-        finding.message
+        escape(&finding.message)
     );
     // Suppressed on purpose: one line per socket, no frames.
     let (sockets, missing) = by_fd.sockets_for(&finding.fds);
@@ -421,7 +471,8 @@ fn write_recently_closed(out: &mut String, report: &Report, backend: &str) {
     }
     let _ = writeln!(
         out,
-        "  recently closed connections to {backend} ({}):",
+        "  recently closed connections to {} ({}):",
+        escape(backend),
         closed.len()
     );
     for c in closed.iter().take(RECENTLY_CLOSED_SHOWN) {
@@ -504,7 +555,7 @@ fn write_suppressions(out: &mut String, report: &Report) {
             "  {} match{}: {}",
             s.matched,
             if s.matched == 1 { "" } else { "es" },
-            s.rule
+            escape(&s.rule)
         );
     }
 }
@@ -515,7 +566,7 @@ fn write_notes(out: &mut String, report: &Report) {
     }
     out.push_str("\nNOTES\n");
     for note in &report.notes {
-        let _ = writeln!(out, "  - {note}");
+        let _ = writeln!(out, "  - {}", escape(note));
     }
 }
 
@@ -735,7 +786,7 @@ impl Columns {
             age = self.age,
         );
         if let Some(thread) = &socket.thread {
-            let _ = write!(line, "  thread {} ({})", thread.tid, thread.name);
+            let _ = write!(line, "  thread {} ({})", thread.tid, escape(&thread.name));
         }
         let tags: Vec<String> = extra_tags.iter().cloned().chain(tags(socket)).collect();
         if !tags.is_empty() {
@@ -756,8 +807,9 @@ fn pad(text: &str, width: usize) -> String {
 
 /// Local and peer address, with the direction of the connection.
 fn endpoints(socket: &Socket) -> String {
-    let local = socket.local.as_deref();
-    let peer = socket.peer.as_deref();
+    let local = socket.local.as_deref().map(escape);
+    let peer = socket.peer.as_deref().map(escape);
+    let (local, peer) = (local.as_deref(), peer.as_deref());
     // An unknown local address (unnamed unix socket, failed connect) is left out, not `?`.
     let arrow = |arrow: &str| match local {
         Some(local) => format!("{local} {arrow} {}", peer.unwrap_or("?")),
@@ -810,7 +862,7 @@ fn tags(socket: &Socket) -> Vec<String> {
         tags.push(format!("dup of {original}"));
     }
     if let Some(label) = &socket.label {
-        tags.push(format!("label {label:?}"));
+        tags.push(format!("label \"{}\"", escape(label).replace('"', "\\\"")));
     }
     if socket.origin == Origin::Inherited {
         tags.push("inherited across fork".to_string());
@@ -912,5 +964,40 @@ mod tests {
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
         assert_eq!(shell_quote("a\nb 'c'\\"), r"$'a\nb \'c\'\\'");
+        assert_eq!(shell_quote("x\u{202e}y"), r"$'x\u202ey'");
+    }
+
+    #[test]
+    fn host_strings_cannot_forge_lines_or_reach_the_terminal() {
+        assert!(matches!(
+            escape("plain name"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(escape("a\nSUMMARY: x"), r"a\nSUMMARY: x");
+        assert_eq!(escape("\u{1b}[2J\u{7}\u{9b}"), r"\x1b[2J\x07\x9b");
+        assert_eq!(escape("back\\slash"), r"back\\slash");
+        assert_eq!(escape("rtl\u{202e}txt"), r"rtl\u202etxt");
+        let mut report = empty_report();
+        report.program = "/tmp/a\nSUMMARY: fdguard: 0 live sockets\u{1b}]0;t\u{7}".to_string();
+        report.sockets.push(Socket {
+            fd: 3,
+            family: "unix".to_string(),
+            sock_type: "stream".to_string(),
+            role: Role::Client,
+            peer: Some("@evil\nSUMMARY: fake\u{1b}[31m".to_string()),
+            thread: Some(ThreadInfo {
+                tid: 9,
+                name: "t\n==9==x\u{1b}".to_string(),
+            }),
+            label: Some("lab\"el\r".to_string()),
+            ..Socket::default()
+        });
+        let text = render(&report);
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\r'));
+        let summaries = text.lines().filter(|l| l.starts_with("SUMMARY:")).count();
+        assert_eq!(summaries, 1, "{text}");
+        assert!(text.contains(r"@evil\nSUMMARY: fake\x1b[31m"), "{text}");
+        assert!(text.contains(r"thread 9 (t\n==9==x\x1b)"), "{text}");
+        assert!(text.contains(r#"[label "lab\"el\r"]"#), "{text}");
     }
 }

@@ -1,5 +1,14 @@
 //! The exit report: from `atexit` (exit(), return from main) and from the `_exit`/`_Exit`
 //! hooks, written once, and the `FDGUARD_EXITCODE` status it may impose.
+//!
+//! WARNING: the exiting thread never builds the report. Every exit path may run in a signal
+//! handler that interrupted malloc (a SIGTERM handler calling exit() is everywhere), on a
+//! thread with a small stack, or in a fork child; building a report there allocates, takes
+//! locks and needs stack. So the exit report is always written by the `fdguard` thread while
+//! the exiting thread waits: only atomics, futex and `clock_gettime` on the exiting thread
+//! (async-signal-safe), and the wait ends once the report has made no progress for
+//! [`STALL_NS`]. When the `fdguard` thread does not exist, the report is skipped with one
+//! stderr line, never risked.
 #![allow(unsafe_code)]
 
 use super::thread;
@@ -61,16 +70,21 @@ pub fn before_exit(status: i32, abrupt: bool) -> i32 {
     let wanted = match policy {
         config::ExitReport::Never => false,
         config::ExitReport::Always => true,
-        config::ExitReport::Auto => crate::track::table::held_a_socket() || thread::running(),
+        config::ExitReport::Auto => crate::track::table::held_a_socket(),
     };
     if !wanted {
         report::wait_until_idle();
         return status;
     }
-    let gating = if abrupt && thread::running() {
+    let gating = if thread::running() {
         report_on_thread()
     } else {
-        write_exit_report()
+        log::line(&[
+            "fdguard: no exit report: the fdguard thread is not running (it could not be \
+             started, or was stopped for unshare/setns and no socket was used since)",
+        ]);
+        report::wait_until_idle();
+        0
     };
     let code = config::get().exitcode;
     if gating > 0 && code != 0 {
@@ -114,14 +128,14 @@ pub fn serve_request() -> bool {
     true
 }
 
-/// `_exit`/`_Exit`: the exit report is written by the `fdguard` thread while the exiting thread
-/// waits (bounded). `_exit` is async-signal-safe and hosts call it from signal handlers; a
-/// report written right there would allocate, and if the handler interrupted malloc on this
-/// thread, deadlock on the arena lock forever (tests/reliability_signals.rs hung in half of its
-/// runs). The fdguard thread allocates from its own arena; should it still block on a lock the
-/// interrupted thread holds, the wait ends once the report has made no progress for
+/// Every exit path: the exit report is written by the `fdguard` thread while the exiting thread
+/// waits (bounded). exit() and `_exit` are called from signal handlers; a report written right
+/// there would allocate, and if the handler interrupted malloc on this thread, deadlock on the
+/// arena lock forever (tests/reliability_signals.rs and tests/exit_paths.rs hung in most of
+/// their runs). The fdguard thread allocates from its own arena; should it still block on a
+/// lock the interrupted thread holds, the wait ends once the report has made no progress for
 /// [`STALL_NS`] and the process exits without it. Only atomics, futex and `clock_gettime`
-/// here: async-signal-safe.
+/// here: async-signal-safe, and a few hundred bytes of stack.
 fn report_on_thread() -> usize {
     REQUEST.store(REQUESTED, Ordering::Release);
     thread::wake();

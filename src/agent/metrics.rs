@@ -612,7 +612,7 @@ fn publish(dir: &Path, pid: i32, bytes: &[u8]) -> Result<(), String> {
     if !begin_write(pid) {
         return Ok(()); // exiting: the file is gone or going
     }
-    let written = write::write_file_mode(path, bytes, 0o644);
+    let written = write::write_file_mode(path, bytes, 0o644, &|| {});
     if written.is_ok() {
         WRITER_PID.store(pid, Ordering::Release);
     }

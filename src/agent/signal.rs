@@ -39,7 +39,19 @@ extern "C" fn on_report_signal(
 }
 
 /// Installs the report signal handler, keeping the previous one to chain to (constructor).
+/// A signal fdguard refuses ([`fdguard_report::signal::refusal`]: the C library's own, SIGCHLD)
+/// gets no handler and one stderr line.
 pub fn install(signal: i32) {
+    if let Some(why) = fdguard_report::signal::refusal(signal) {
+        log::line(&[
+            "fdguard: FDGUARD_SIGNAL: signal ",
+            &signal.to_string(),
+            " is refused (",
+            why,
+            "); no report on signal, the C API and the exit report still work",
+        ]);
+        return;
+    }
     // SAFETY: zeroed sigaction is a valid starting value; we fill handler, mask and flags.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = on_report_signal as *const () as usize;

@@ -1,24 +1,33 @@
 //! accept(2), accept4(2).
+//!
+//! The peer comes from the kernel, never from the caller's memory: when the caller asked for
+//! the address (non-NULL `addr`), the hook asks `getpeername` on the new socket, into a buffer
+//! of its own. Reading the caller's buffer instead would need the caller's original capacity
+//! (`*addrlen` before the call — the kernel overwrites it with the full length), and reading
+//! `*addrlen` before the call dereferences a pointer the kernel has not validated yet: a bad
+//! one made the hook SIGSEGV where accept returns -1/EFAULT (or EAGAIN, which comes first).
+//! With a short buffer the kernel writes a truncated address; `getpeername` gives the whole
+//! one. Cost: one system call per accept that asked for the address (the caller is paying
+//! for one copy of it already). With a NULL `addr` nothing is read now: the report asks the
+//! kernel later, as for any record without a confirmed peer.
 #![allow(unsafe_code)]
 
 use super::events;
 use crate::platform::errno::ErrnoKeeper;
+use crate::platform::kernel::{self, Side};
 use crate::platform::real;
-use crate::track::sockaddr::{self as addr_util, PeerAddr};
+use crate::track::sockaddr::PeerAddr;
 use libc::{c_int, sockaddr, socklen_t};
 
-/// The peer the kernel wrote into the caller's buffer, if the caller passed one.
-///
-/// # Safety
-/// `addr`/`len` are what the caller passed to a successful accept.
-unsafe fn written_peer(addr: *mut sockaddr, len: *mut socklen_t) -> PeerAddr {
-    if addr.is_null() || len.is_null() {
+/// The peer of a freshly accepted `fd`, when the caller wanted it.
+fn peer_of(fd: c_int, addr: *mut sockaddr) -> PeerAddr {
+    if addr.is_null() {
         return PeerAddr::NONE;
     }
-    // SAFETY: `len` is non-null and was written by the kernel; the buffer at `addr` holds at
-    // least min(written length, caller's original capacity) bytes — `copy_from_caller` reads at
-    // most PeerAddr::CAPACITY of them and the kernel never reports more than it wrote.
-    unsafe { addr_util::copy_from_caller(addr, *len) }
+    let mut buf = [0u8; std::mem::size_of::<libc::sockaddr_storage>()];
+    kernel::address_into(fd, Side::Peer, &mut buf)
+        .map(|n| PeerAddr::from_bytes(&buf[..n]))
+        .unwrap_or_default()
 }
 
 /// Interposed `accept(2)`.
@@ -27,17 +36,11 @@ unsafe fn written_peer(addr: *mut sockaddr, len: *mut socklen_t) -> PeerAddr {
 /// Same contract as `accept(2)`.
 #[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    // The caller's buffer capacity, to bound what we read back (the kernel reports the full
-    // address length even when it truncated the copy).
-    // SAFETY: accept's contract: `len` is null or valid.
-    let capacity = if len.is_null() { 0 } else { unsafe { *len } };
     // SAFETY: forwarded unchanged.
     let new_fd = unsafe { real::accept(fd, addr, len) };
     if new_fd >= 0 {
         let _errno = ErrnoKeeper::save();
-        // SAFETY: see `written_peer`; we cap the length at the caller's capacity.
-        let peer = unsafe { capped_peer(addr, len, capacity) };
-        events::accepted(fd, new_fd, peer);
+        events::accepted(fd, new_fd, peer_of(new_fd, addr));
     }
     new_fd
 }
@@ -53,28 +56,11 @@ pub unsafe extern "C" fn accept4(
     len: *mut socklen_t,
     flags: c_int,
 ) -> c_int {
-    // SAFETY: accept4's contract: `len` is null or valid.
-    let capacity = if len.is_null() { 0 } else { unsafe { *len } };
     // SAFETY: forwarded unchanged.
     let new_fd = unsafe { real::accept4(fd, addr, len, flags) };
     if new_fd >= 0 {
         let _errno = ErrnoKeeper::save();
-        // SAFETY: see `written_peer`.
-        let peer = unsafe { capped_peer(addr, len, capacity) };
-        events::accepted(fd, new_fd, peer);
+        events::accepted(fd, new_fd, peer_of(new_fd, addr));
     }
     new_fd
-}
-
-/// # Safety
-/// As for `written_peer`; `capacity` is the caller's buffer size before the call.
-unsafe fn capped_peer(addr: *mut sockaddr, len: *mut socklen_t, capacity: socklen_t) -> PeerAddr {
-    if len.is_null() {
-        return PeerAddr::NONE;
-    }
-    // SAFETY: `len` is non-null and valid (accept's contract).
-    let written = unsafe { *len }.min(capacity);
-    let mut capped = written;
-    // SAFETY: `addr` holds at least `capped` bytes written by the kernel.
-    unsafe { written_peer(addr, &mut capped) }
 }

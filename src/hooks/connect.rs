@@ -1,25 +1,61 @@
 //! connect(2).
+//!
+//! The address is read only where the kernel itself read it: Linux looks the fd up (EBADF),
+//! then copies `len` bytes from the caller (EFAULT when they are not readable; a length above
+//! `sizeof(struct sockaddr_storage)` is refused with EINVAL before any read), and only then
+//! connects (net/socket.c, `__sys_connect`, `move_addr_to_kernel`). So after a success or
+//! EINPROGRESS the caller's bytes are known to be readable and are copied directly (the hot
+//! path: no system call). After any other failure — including a seccomp filter's errno, which
+//! comes before the kernel reads anything — they are read with `process_vm_readv` on our own
+//! process, which returns EFAULT instead of faulting. A bad pointer can never crash the host.
 #![allow(unsafe_code)]
 
 use super::events;
 use crate::platform::errno::{ErrnoKeeper, errno};
 use crate::platform::real;
-use crate::track::sockaddr as addr_util;
+use crate::track::sockaddr::{self as addr_util, PeerAddr};
 use libc::{c_int, sockaddr, socklen_t};
 
-/// Interposed `connect(2)`. The peer is recorded from the caller's argument, also when a
-/// non-blocking connect returns EINPROGRESS or the connect fails.
+/// Interposed `connect(2)`. Every attempt's address is recorded (see `events::connected`).
 ///
 /// # Safety
-/// Same contract as `connect(2)`: `addr` points to `len` readable bytes.
+/// Same contract as `connect(2)`.
 #[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     // SAFETY: forwarded unchanged.
     let rc = unsafe { real::connect(fd, addr, len) };
     let result_errno = if rc == 0 { 0 } else { errno() };
     let _errno = ErrnoKeeper::save();
-    // SAFETY: the caller guarantees `len` readable bytes at `addr` (or a null pointer).
-    let peer = unsafe { addr_util::copy_from_caller(addr, len) };
+    // SAFETY: see `attempted_peer`.
+    let peer = unsafe { attempted_peer(addr, len, result_errno) };
     events::connected(fd, peer, result_errno);
     rc
+}
+
+/// The address connect() was given, read only as described at the top of this file.
+///
+/// # Safety
+/// `result_errno` is what connect(fd, addr, len) just returned (0 for success).
+unsafe fn attempted_peer(
+    addr: *const sockaddr,
+    len: socklen_t,
+    result_errno: c_int,
+) -> Option<PeerAddr> {
+    let n = len as usize;
+    if addr.is_null() || n < 2 || n > std::mem::size_of::<libc::sockaddr_storage>() {
+        return None;
+    }
+    match result_errno {
+        // The call went past the copy: the kernel read `len` bytes at `addr`.
+        // SAFETY: readable, as the kernel just proved; at most PeerAddr::CAPACITY are read.
+        0 | libc::EINPROGRESS => Some(unsafe { addr_util::copy_from_caller(addr, len) }),
+        // Polling a connect in progress, or no socket: the address does not matter.
+        libc::EALREADY | libc::EISCONN | libc::EBADF | libc::ENOTSOCK | libc::EFAULT => None,
+        _ => {
+            let mut bytes = [0u8; PeerAddr::CAPACITY];
+            let n = n.min(PeerAddr::CAPACITY);
+            real::read_own_memory(addr.cast(), &mut bytes[..n])
+                .then(|| PeerAddr::from_bytes(&bytes[..n]))
+        }
+    }
 }

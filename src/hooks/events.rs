@@ -36,7 +36,7 @@ fn new_record(_guard: &Guard, fd: i32, family: i32, sock_type: i32, role: Role) 
 
 fn publish_created(guard: &Guard, record: &SocketRecord) {
     table::publish(guard, record);
-    thread::socket_appeared(guard);
+    thread::ensure_running(guard);
 }
 
 /// socket() returned `fd`.
@@ -81,40 +81,60 @@ pub fn accepted(listener: i32, fd: i32, peer: PeerAddr) {
     });
 }
 
-/// connect() on `fd` to `peer` finished with `errno_value` (0 on success; EINPROGRESS for a
-/// non-blocking connect still records the intended peer).
-pub fn connected(fd: i32, peer: PeerAddr, errno_value: i32) {
+/// connect() on `fd` returned with `errno_value` (0: success). `peer` is the address the
+/// kernel read, `None` when it read none (EFAULT, EBADF, a length it refused: the hook never
+/// reads caller memory the kernel did not).
+///
+/// The record shows what the kernel last agreed to: every new attempt (success, EINPROGRESS,
+/// or a failure such as ECONNREFUSED) replaces the peer and the result, so a TCP socket
+/// reconnected after a refusal and a UDP socket re-connected elsewhere show where they point
+/// now; connect(AF_UNSPEC) dissolves the association and clears the peer. Polling a
+/// non-blocking connect (EALREADY, then EISCONN) changes nothing but the result: the kernel
+/// ignores the address of those calls. A report asks the kernel (getpeername) whenever the
+/// record is not a confirmed connection.
+pub fn connected(fd: i32, peer: Option<PeerAddr>, errno_value: i32) {
     guard::bookkeeping(|g| {
         let now = clock::now_ns();
-        table::update(g, fd, |r| {
-            // A second connect() on a non-blocking socket (EALREADY/EISCONN) keeps the first.
-            if r.connect_ns == 0
-                || r.connect_errno == libc::EINPROGRESS
-                || r.connect_errno == libc::EALREADY
-            {
-                if r.connect_ns == 0 {
-                    r.connect_ns = now;
-                    r.connect_errno = errno_value;
-                } else if errno_value == libc::EISCONN {
+        let tracked = table::update(g, fd, |r| match errno_value {
+            libc::EALREADY => {}
+            libc::EISCONN => {
+                if matches!(r.connect_errno, libc::EINPROGRESS | libc::EALREADY) {
                     r.connect_errno = 0;
-                } else if errno_value != libc::EALREADY && errno_value != libc::EINPROGRESS {
-                    r.connect_errno = errno_value;
-                }
-                if peer.len > 0 {
-                    r.new_peer = Some(peer);
                 }
             }
-            if matches!(r.role, Role::Unconnected | Role::Connected) {
-                r.role = Role::Client;
+            _ => {
+                let Some(peer) = peer else { return };
+                if peer.family() == Some(libc::AF_UNSPEC) {
+                    if errno_value == 0 {
+                        r.new_peer = Some(PeerAddr::NONE);
+                        r.connect_ns = 0;
+                        r.connect_errno = 0;
+                        if matches!(r.role, Role::Client | Role::Connected) {
+                            r.role = Role::Unconnected;
+                        }
+                    }
+                    return;
+                }
+                r.connect_ns = now;
+                r.connect_errno = errno_value;
+                r.new_peer = Some(peer);
+                if matches!(r.role, Role::Unconnected | Role::Connected) {
+                    r.role = Role::Client;
+                }
             }
         });
+        if tracked {
+            thread::ensure_running(g);
+        }
     });
 }
 
 /// listen() succeeded on `fd`.
 pub fn listening(fd: i32) {
     guard::bookkeeping(|g| {
-        table::update(g, fd, |r| r.role = Role::Listener);
+        if table::update(g, fd, |r| r.role = Role::Listener) {
+            thread::ensure_running(g);
+        }
     });
 }
 
@@ -122,7 +142,7 @@ pub fn listening(fd: i32) {
 pub fn shut_down(fd: i32, how: i32) {
     guard::bookkeeping(|g| {
         let now = clock::now_ns();
-        table::update(g, fd, |r| {
+        let tracked = table::update(g, fd, |r| {
             let bits = |h: u32| match h {
                 1 => 1u32, // SHUT_RD + 1
                 2 => 2,    // SHUT_WR + 1
@@ -135,6 +155,9 @@ pub fn shut_down(fd: i32, how: i32) {
             }
             r.shutdown_how = merged;
         });
+        if tracked {
+            thread::ensure_running(g);
+        }
     });
 }
 
@@ -148,18 +171,16 @@ pub fn shut_down(fd: i32, how: i32) {
 /// `new` untracked, or still described as the socket dup2 just replaced
 /// (tests/reliability_signals.rs lost 45% of such dups). Retiring `new` and copying `old`'s
 /// record are atomic stores (at worst one mmap for a fresh table chunk); only starting the
-/// reporter thread needs the guard, and `old` being tracked means it was started already.
+/// reporter thread is not done here (it allocates): `old` being tracked means the thread runs
+/// already, or will be started by the next creation-side hook.
 pub fn duplicated(old: i32, new: i32) {
     if old == new || !close_path_enabled() {
         return;
     }
-    let copied = guard::catch_quietly(|| {
+    let _ = guard::catch_quietly(|| {
         table::retire(new);
         table::publish_dup(old, new)
     });
-    if copied == Some(true) {
-        guard::bookkeeping(thread::socket_appeared);
-    }
 }
 
 /// True when the close path may touch the table: fdguard active and not a vfork child. Unlike
@@ -195,10 +216,29 @@ pub fn before_closefrom(lowfd: i32) {
     }
 }
 
+/// The host is about to change namespaces in a way the kernel refuses to a multi-threaded
+/// process: stops the `fdguard` thread (see hooks/namespace.rs). Returns whether it was
+/// running. Not in a vfork child (the thread is the parent's) nor inside fdguard.
+pub fn before_namespace_change() -> bool {
+    if !guard::is_active() || guard::in_vfork_child() {
+        return false;
+    }
+    guard::bookkeeping(|_| thread::stop_for_namespace_change()).unwrap_or(false)
+}
+
+/// The namespace change is done: after a failure (the host has threads of its own) the
+/// thread is started again at once; after a success, by the next hook that needs it.
+pub fn after_namespace_change(succeeded: bool) {
+    if !succeeded {
+        guard::bookkeeping(thread::ensure_running);
+    }
+}
+
 /// Records the sockets that were open before fdguard loaded (constructor): peer and state but
-/// no stack.
-pub fn scan_preexisting(guard: &Guard) {
+/// no stack. Returns how many.
+pub fn scan_preexisting(guard: &Guard) -> usize {
     let now = clock::now_ns();
+    let mut found = 0;
     for fd in procfs::open_fds()
         .into_iter()
         .filter(|f| f.socket)
@@ -226,6 +266,7 @@ pub fn scan_preexisting(guard: &Guard) {
             peer: peer.unwrap_or_default(),
             ..SocketRecord::default()
         };
-        table::publish(guard, &record);
+        found += usize::from(table::publish(guard, &record));
     }
+    found
 }

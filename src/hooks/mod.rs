@@ -14,6 +14,7 @@ mod close;
 mod connect;
 mod dup;
 pub mod events;
+mod namespace;
 mod process;
 mod shutdown;
 mod socket;

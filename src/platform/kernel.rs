@@ -74,24 +74,26 @@ pub enum Side {
 
 /// The raw address bytes of one end of `fd` (`getsockname`/`getpeername`).
 pub fn address(fd: i32, side: Side) -> Option<Vec<u8>> {
-    // SAFETY: zeroed sockaddr_storage is a valid out-buffer.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    let ptr = (&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr>();
-    // SAFETY: `ptr`/`len` describe a buffer of `len` bytes we own.
+    let mut buf = [0u8; std::mem::size_of::<libc::sockaddr_storage>()];
+    address_into(fd, side, &mut buf).map(|n| buf[..n].to_vec())
+}
+
+/// Like [`address`], into `buf` (no allocation: the accept hook uses it); returns the length.
+pub fn address_into(
+    fd: i32,
+    side: Side,
+    buf: &mut [u8; std::mem::size_of::<libc::sockaddr_storage>()],
+) -> Option<usize> {
+    let mut len = buf.len() as libc::socklen_t;
+    let ptr = buf.as_mut_ptr().cast::<libc::sockaddr>();
+    // SAFETY: `ptr`/`len` describe our own buffer of `len` bytes.
     let rc = unsafe {
         match side {
             Side::Peer => libc::getpeername(fd, ptr, &mut len),
             Side::Local => libc::getsockname(fd, ptr, &mut len),
         }
     };
-    if rc != 0 {
-        return None;
-    }
-    let n = (len as usize).min(std::mem::size_of::<libc::sockaddr_storage>());
-    // SAFETY: the kernel wrote `n` bytes into `storage`, which is at least that large.
-    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), n) };
-    Some(bytes.to_vec())
+    (rc == 0).then(|| (len as usize).min(buf.len()))
 }
 
 /// RLIMIT_NOFILE: (soft, hard).

@@ -48,10 +48,23 @@ pub fn write_stderr(bytes: &[u8]) -> bool {
         let n = crate::platform::real::write_raw(2, rest);
         if n > 0 {
             rest = &rest[n as usize..];
-        } else if n < 0 && crate::platform::errno::errno() == libc::EINTR {
-            rounds += 1;
-        } else {
-            return false;
+            continue;
+        }
+        rounds += 1;
+        match crate::platform::errno::errno() {
+            libc::EINTR => {}
+            // A non-blocking stderr (shared with the host) that is full: wait a little for it
+            // (at most 1 s in all); reports use report::write, which waits longer.
+            libc::EAGAIN if rounds <= 10 => {
+                let mut pfd = libc::pollfd {
+                    fd: 2,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut pfd, 1, 100) };
+            }
+            _ => return false,
         }
     }
     rest.is_empty()

@@ -10,7 +10,8 @@
 //! - `futex`: wait and wake on an atomic word (signal handlers and exit paths use it);
 //! - `process`: facts about this process and thread (pid, tid, thread name);
 //! - `kernel`: questions asked of the kernel about one socket fd (TCP state, addresses, type);
-//! - `procfs`: the process's open fds as `/proc/self/fd` lists them.
+//! - `procfs`: the process's open fds as `/proc/self/fd` lists them;
+//! - `stack`: stacks fdguard owns, so deep work never runs on a host thread's small stack.
 
 pub mod clock;
 pub mod errno;
@@ -21,3 +22,4 @@ pub mod log;
 pub mod process;
 pub mod procfs;
 pub mod real;
+pub mod stack;

@@ -3,10 +3,55 @@
 #![allow(unsafe_code)]
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 
 /// Our pid, refreshed in the fork child (a vfork child never records anything).
 static PID: AtomicI32 = AtomicI32::new(0);
+/// Where the argument strings live: `[start, end)` of the memory the kernel reads for
+/// /proc/self/cmdline, from the argv the loader gave the constructor.
+static ARGS_START: AtomicUsize = AtomicUsize::new(0);
+static ARGS_END: AtomicUsize = AtomicUsize::new(0);
+
+/// Remembers where the argument strings are (constructor, with the loader's argc/argv).
+///
+/// # Safety
+/// `argv` is null or points to `argc` pointers to NUL-terminated strings (the loader's).
+pub unsafe fn remember_arguments(argc: i32, argv: *const *const libc::c_char) {
+    if argv.is_null() || argc <= 0 {
+        return;
+    }
+    let (mut start, mut end) = (usize::MAX, 0usize);
+    for i in 0..argc as usize {
+        // SAFETY: argv holds argc valid pointers (the caller's promise).
+        let arg = unsafe { *argv.add(i) };
+        if arg.is_null() {
+            break;
+        }
+        // SAFETY: a NUL-terminated string.
+        let len = unsafe { libc::strlen(arg) };
+        start = start.min(arg as usize);
+        end = end.max(arg as usize + len + 1);
+    }
+    if start < end && end - start <= 1 << 20 {
+        ARGS_START.store(start, Ordering::Relaxed);
+        ARGS_END.store(end, Ordering::Relaxed);
+    }
+}
+
+/// The argument strings as they are in memory now (a program that rewrites its title, as
+/// PostgreSQL and nginx do, shows the new one, as /proc/self/cmdline would), NUL-separated.
+/// Read with process_vm_readv: never a fault.
+pub fn arguments() -> Option<Vec<u8>> {
+    let (start, end) = (
+        ARGS_START.load(Ordering::Relaxed),
+        ARGS_END.load(Ordering::Relaxed),
+    );
+    if start == 0 || end <= start {
+        return None;
+    }
+    let mut bytes = vec![0u8; end - start];
+    crate::platform::real::read_own_memory(start as *const u8, &mut bytes).then_some(bytes)
+}
 
 thread_local! {
     /// This thread's tid (0 = not read yet). Reset in the fork child.

@@ -30,6 +30,8 @@ const _: unsafe extern "C" fn(c_int, c_int) -> c_int = libc::dup2;
 const _: unsafe extern "C" fn(c_int, c_int, c_int) -> c_int = libc::dup3;
 const _: unsafe extern "C" fn(c_int, c_int, ...) -> c_int = libc::fcntl;
 const _: unsafe extern "C" fn(c_int) -> ! = libc::_exit;
+const _: unsafe extern "C" fn(c_int) -> c_int = libc::unshare;
+const _: unsafe extern "C" fn(c_int, c_int) -> c_int = libc::setns;
 
 type SocketFn = unsafe extern "C" fn(c_int, c_int, c_int) -> c_int;
 type SocketpairFn = unsafe extern "C" fn(c_int, c_int, c_int, *mut c_int) -> c_int;
@@ -85,6 +87,8 @@ reals! {
     EXIT = "_exit";
     EXIT2 = "_Exit";
     SETNAME = "pthread_setname_np";
+    UNSHARE = "unshare";
+    SETNS = "setns";
 }
 
 /// Resolves every next-in-chain function with `dlsym(RTLD_NEXT)`. Called once from the
@@ -314,6 +318,26 @@ pub fn exit_now(status: c_int, underscore_capital: bool) -> ! {
     }
 }
 
+/// `unshare(2)`.
+pub fn unshare(flags: c_int) -> c_int {
+    match load!(UNSHARE, IntFn) {
+        // SAFETY: unshare has no memory-safety preconditions.
+        Some(f) => unsafe { f(flags) },
+        // SAFETY: raw syscall with the same arguments and errno contract.
+        None => raw_syscall_result(unsafe { libc::syscall(libc::SYS_unshare, flags) }),
+    }
+}
+
+/// `setns(2)`.
+pub fn setns(fd: c_int, nstype: c_int) -> c_int {
+    match load!(SETNS, IntIntFn) {
+        // SAFETY: setns has no memory-safety preconditions.
+        Some(f) => unsafe { f(fd, nstype) },
+        // SAFETY: raw syscall with the same arguments and errno contract.
+        None => raw_syscall_result(unsafe { libc::syscall(libc::SYS_setns, fd, nstype) }),
+    }
+}
+
 /// `pthread_setname_np(3)`. Before resolution only the calling thread can be renamed (with
 /// prctl); another thread then gets ENOSYS.
 pub fn pthread_setname_np(thread: libc::pthread_t, name: *const libc::c_char) -> c_int {
@@ -346,6 +370,28 @@ pub fn write_raw(fd: c_int, buf: &[u8]) -> isize {
             buf.len(),
         ) as isize
     }
+}
+
+/// Copies `out.len()` bytes from `address` in this process into `out` with
+/// `process_vm_readv`: the kernel checks the source, so an unmapped or unreadable address is a
+/// `false` here, never a fault. For caller memory the kernel has not read itself (a failed
+/// connect's address). One system call; no fd.
+pub fn read_own_memory(address: *const u8, out: &mut [u8]) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let local = libc::iovec {
+        iov_base: out.as_mut_ptr().cast(),
+        iov_len: out.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: address as *mut c_void,
+        iov_len: out.len(),
+    };
+    // SAFETY: `local` describes our own writable buffer; the kernel validates `remote` and
+    // reports EFAULT rather than faulting.
+    let n = unsafe { libc::process_vm_readv(getpid_raw(), &local, 1, &remote, 1, 0) };
+    n == out.len() as isize
 }
 
 /// Current thread id (raw syscall; glibc's `gettid` needs 2.30, fine, but this is as cheap).

@@ -9,7 +9,7 @@ use crate::annotate::{checkpoints, labels};
 use crate::config;
 use crate::platform::kernel::{self, Side};
 use crate::platform::{clock, process, procfs};
-use crate::track::record::{NO_STACK, Origin as RecordOrigin, SocketRecord};
+use crate::track::record::{NO_STACK, Origin as RecordOrigin, Role, SocketRecord};
 use crate::track::sockaddr::{self, PeerAddr};
 use crate::track::{capture, history, table};
 use fdguard_report::detect;
@@ -57,8 +57,6 @@ pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
             .clone()
     };
     let (sockets, states) = live_sockets(&records, now, pid, &mut stack_of, progress);
-    let live_ids: BTreeSet<u64> = records.iter().map(|r| r.socket_id).collect();
-    labels::keep_only(&live_ids);
 
     let recently_closed: Vec<ClosedSocket> = history::recent(cfg.history)
         .into_iter()
@@ -104,6 +102,12 @@ pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
         notes.push(format!(
             "{} stack(s) not kept: the stack table is full",
             capture::dropped()
+        ));
+    }
+    if capture::skipped() > 0 {
+        notes.push(format!(
+            "{} socket(s) recorded without a stack: every capture stack was in use at that instant",
+            capture::skipped()
         ));
     }
     let tracked = sockets.len() as u64;
@@ -198,12 +202,21 @@ fn socket_of(
     pid: i32,
     stack: Vec<Frame>,
 ) -> Socket {
-    let peer = if r.peer.len > 0 {
+    // The peer is what the kernel last agreed to. A record holds a confirmed one after a
+    // successful connect(), an accept() or the scan at load; otherwise (connect in progress or
+    // failed, never connected, or connected behind our back) the kernel is asked, and the
+    // attempted address is shown only when it knows none.
+    let confirmed = r.peer.len > 0
+        && (r.role == Role::Accepted
+            || (r.connect_ns != 0 && r.connect_errno == 0)
+            || (r.connect_ns == 0 && r.origin == RecordOrigin::Preexisting));
+    let peer = if confirmed {
         r.peer
     } else {
         kernel::address(r.fd, Side::Peer)
             .map(|b| PeerAddr::from_bytes(&b))
-            .unwrap_or_default()
+            .filter(|p| sockaddr::format(p.as_slice()).is_some())
+            .unwrap_or(r.peer)
     };
     let origin = match r.origin {
         RecordOrigin::Preexisting => Origin::Preexisting,
@@ -247,13 +260,15 @@ fn socket_of(
     }
 }
 
-/// How close the process is to its fd limit, as the kernel sees it.
+/// How close the process is to its fd limit, as the kernel sees it. fdguard's reserved
+/// descriptor, released while a report runs (report::write::Room), is one of the process's
+/// fds all the same and is counted.
 fn fd_budget(tracked: u64) -> FdBudget {
     let fds = procfs::open_fds();
     let sockets = fds.iter().filter(|f| f.socket).count() as u64;
     let (limit_soft, limit_hard) = kernel::nofile_limit();
     FdBudget {
-        open_fds: fds.len() as u64,
+        open_fds: fds.len() as u64 + super::write::released_reservation(),
         limit_soft,
         limit_hard,
         sockets_open: sockets,
@@ -283,12 +298,16 @@ fn errno_name(e: i32) -> String {
     name.to_string()
 }
 
-/// The executable (`/proc/self/exe`) and the command line.
+/// The executable (`/proc/self/exe`) and the command line: /proc/self/cmdline, or, when it
+/// cannot be read (no descriptor left at the fd limit), the argument strings in memory, read
+/// as the kernel reads them for that file (process::arguments).
 fn program_and_cmdline() -> (String, Vec<String>) {
     let program = std::fs::read_link("/proc/self/exe")
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
     let cmdline = std::fs::read("/proc/self/cmdline")
+        .ok()
+        .or_else(process::arguments)
         .map(|b| {
             b.split(|&c| c == 0)
                 .filter(|s| !s.is_empty())

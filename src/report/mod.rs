@@ -84,6 +84,7 @@ pub fn progress() -> u64 {
 
 /// Fork child: a report in progress in the parent cannot finish here.
 pub fn after_fork_in_child() {
+    write::after_fork_in_child();
     EXITING.store(false, Ordering::SeqCst);
     if BUSY.swap(false, Ordering::AcqRel) {
         symbolize::disable_dwarf();
@@ -146,24 +147,29 @@ pub fn write_with(
             states: Vec::new(),
         };
     }
-    PROGRESS.fetch_add(1, Ordering::Relaxed);
-    let build::Built { report, states } = build::build(trigger, &|| {
+    // The reserved descriptor is released while the report runs (see write::Room): at the fd
+    // limit it is what lets the report read /proc, symbolise and create its file.
+    let _room = write::Room::open();
+    let progress = || {
         PROGRESS.fetch_add(1, Ordering::Relaxed);
-    });
-    PROGRESS.fetch_add(1, Ordering::Relaxed);
+    };
+    progress();
+    let build::Built { report, states } = build::build(trigger, &progress);
+    progress();
     let gating = detect::gating(&report);
     let bytes = render(&report, format);
-    PROGRESS.fetch_add(1, Ordering::Relaxed);
+    progress();
     let configured = matches!(destination, Destination::Configured);
     let result = match destination {
-        Destination::Fd(fd) => write::write_all_fd(fd, &bytes)
+        Destination::Fd(fd) => write::write_all_fd(fd, &bytes, &progress)
             .map_err(|e| std::io::Error::from_raw_os_error(e).to_string()),
-        Destination::Path(path) => write::write_file(path, &bytes),
+        Destination::Path(path) => write::write_file(path, &bytes, &progress),
         Destination::Configured => match &config::get().sink {
             Sink::Stderr => {
-                log::write_stderr(&bytes);
+                write::write_stderr(&bytes, &progress);
                 Ok(())
             }
+            Sink::Device(path) => write::write_device(path, &bytes, &progress),
             Sink::File(template) => {
                 let exe = report.program.rsplit('/').next().unwrap_or("").to_string();
                 let path = config::expand_path(
@@ -173,7 +179,7 @@ pub fn write_with(
                     &exe,
                     report.time_unix_ms / 1000,
                 );
-                write::write_file(&path, &bytes)
+                write::write_file(&path, &bytes, &progress)
             }
         },
     };
@@ -191,7 +197,7 @@ pub fn write_with(
                     "; writing reports to stderr instead",
                 ]);
             }
-            log::write_stderr(&bytes);
+            write::write_stderr(&bytes, &progress);
             Err(why)
         }
         Err(why) => Err(why),

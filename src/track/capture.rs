@@ -13,6 +13,7 @@
 #![allow(unsafe_code)]
 
 use super::record::NO_STACK;
+use crate::platform::stack::OwnStack;
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
@@ -57,6 +58,8 @@ static SETTINGS: Settings = Settings {
     fast_unwind: AtomicBool::new(true),
 };
 static STACKS_DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Captures skipped because every own stack was taken (see [`capture_stack`]).
+static STACKS_SKIPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Sets the capture depth (config); 0 turns capture off.
 pub fn set_depth(depth: usize) {
@@ -222,27 +225,53 @@ pub fn dropped() -> u64 {
 }
 
 /// Captures the calling stack (our own frames removed) and interns it.
+///
+/// The unwinding itself runs on a stack fdguard owns (platform::stack): the host thread's
+/// stack may be small, and an unwinder's needs are not (see that module for the numbers).
+/// Only this frame and the switch are on the host's stack. When every own stack is taken at
+/// this instant, the socket is recorded without a stack (counted in the report's notes)
+/// rather than unwound on a stack that might be too small.
 #[inline(never)]
 pub fn capture_stack() -> u32 {
     let depth = SETTINGS.depth.load(Ordering::Relaxed);
     if depth == 0 {
         return NO_STACK;
     }
+    // Read here, in the host's stack frame: the walk starts from this frame.
+    let regs = super::unwind::Regs::here();
+    let Some(own_stack) = OwnStack::take() else {
+        STACKS_SKIPPED.fetch_add(1, Ordering::Relaxed);
+        return NO_STACK;
+    };
+    own_stack.run(|| capture_on_own_stack(regs, depth))
+}
+
+/// The body of [`capture_stack`], on fdguard's own stack. `regs` describe a host frame that
+/// stays untouched until this returns (its thread is waiting in `capture_stack`).
+#[inline(never)]
+fn capture_on_own_stack(regs: super::unwind::Regs, depth: usize) -> u32 {
     let mut buf = [0usize; MAX_FRAMES];
-    let out = &mut buf[..depth];
+    let out = &mut buf[..depth.min(MAX_FRAMES)];
     let fast = if SETTINGS.fast_unwind.load(Ordering::Relaxed) {
-        super::unwind::capture(out, in_own_module)
+        super::unwind::capture_from(regs, out, in_own_module)
     } else {
         None
     };
     let n = match fast {
         Some(n) => n,
+        // libgcc unwinds from here, through the switch back onto the host's stack (the switch
+        // is an ordinary frame-pointer frame to it), skipping every frame of ours.
         None => capture_with_libgcc(out),
     };
     if n == 0 {
         return NO_STACK;
     }
     intern(&buf[..n])
+}
+
+/// Sockets recorded without a stack because every own stack was taken at that instant.
+pub fn skipped() -> u64 {
+    STACKS_SKIPPED.load(Ordering::Relaxed)
 }
 
 /// The slow path: libgcc's `_Unwind_Backtrace` (through the `backtrace` crate).

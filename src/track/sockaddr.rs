@@ -35,6 +35,11 @@ impl PeerAddr {
         addr
     }
 
+    /// The address family, when at least its two bytes are there.
+    pub fn family(&self) -> Option<i32> {
+        family_of(self.as_slice())
+    }
+
     pub fn as_slice(&self) -> &[u8] {
         &self.bytes[..(self.len as usize).min(PeerAddr::CAPACITY)]
     }

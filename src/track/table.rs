@@ -508,6 +508,11 @@ pub fn visit_live_from(start: i32, mut each: impl FnMut(SocketRecord) -> bool) -
     None
 }
 
+/// True when at least one record is live (stops at the first).
+pub fn any_live() -> bool {
+    visit_live_from(0, |_| false).is_some()
+}
+
 /// Records that could not be stored.
 pub fn dropped() -> u64 {
     DROPPED.load(Ordering::Relaxed)

@@ -27,7 +27,50 @@
 #![allow(unsafe_code)]
 
 #[cfg(target_arch = "x86_64")]
-pub use imp::{capture, is_known_startup, prepare};
+pub use imp::{capture_from, is_known_startup, prepare};
+
+/// Where a capture starts: the instruction pointer, stack pointer and frame pointer of the
+/// capturing frame, read together (see [`Regs::here`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Regs {
+    pub ip: usize,
+    pub sp: usize,
+    pub bp: usize,
+}
+
+impl Regs {
+    /// The registers of the calling frame, read in one instruction sequence (inlined, so the
+    /// capture starts in the caller: the walk's first frame is the caller's).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub fn here() -> Regs {
+        let (ip, sp, bp): (usize, usize, usize);
+        // SAFETY: reads rip, rsp and rbp into registers; no memory access, no stack use.
+        unsafe {
+            std::arch::asm!(
+                "lea {ip}, [rip]",
+                "mov {sp}, rsp",
+                "mov {bp}, rbp",
+                ip = out(reg) ip,
+                sp = out(reg) sp,
+                bp = out(reg) bp,
+                options(nomem, nostack, preserves_flags),
+            );
+        }
+        Regs { ip, sp, bp }
+    }
+
+    /// Other architectures: nothing to read (the fast unwinder is x86-64 only).
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    pub fn here() -> Regs {
+        Regs {
+            ip: 0,
+            sp: 0,
+            bp: 0,
+        }
+    }
+}
 
 /// Counters (tests check with them that the fast path really serves captures).
 #[cfg_attr(not(test), allow(dead_code))]
@@ -45,7 +88,11 @@ pub struct Stats {
 
 /// Other architectures: the caller always uses libgcc.
 #[cfg(not(target_arch = "x86_64"))]
-pub fn capture(_out: &mut [usize], _own: impl Fn(usize) -> bool) -> Option<usize> {
+pub fn capture_from(
+    _regs: Regs,
+    _out: &mut [usize],
+    _own: impl Fn(usize) -> bool,
+) -> Option<usize> {
     None
 }
 
@@ -849,33 +896,32 @@ mod imp {
         Ok(n)
     }
 
-    /// Captures the calling stack into `out` (return addresses, innermost first, leading
-    /// frames for which `own` is true skipped). `None`: the fast unwinder cannot serve this
-    /// capture (not prepared, no free cache, unknown stack, an unknown module that could not
-    /// be registered now) and the caller should use libgcc.
+    /// Captures the calling stack into `out` (tests: the capture starts in the caller).
+    #[cfg(test)]
     #[inline(never)]
     pub fn capture(out: &mut [usize], own: impl Fn(usize) -> bool) -> Option<usize> {
-        let (ip, sp, bp): (usize, usize, usize);
-        // SAFETY: reads rip, rsp and rbp into registers; no memory access, no stack use.
-        unsafe {
-            std::arch::asm!(
-                "lea {ip}, [rip]",
-                "mov {sp}, rsp",
-                "mov {bp}, rbp",
-                ip = out(reg) ip,
-                sp = out(reg) sp,
-                bp = out(reg) bp,
-                options(nomem, nostack, preserves_flags),
-            );
-        }
-        let result = capture_from((ip, sp, bp), out, &own);
+        capture_from(super::Regs::here(), out, own)
+    }
+
+    /// Captures the stack that `regs` were read on into `out` (return addresses, innermost
+    /// first, leading frames for which `own` is true skipped). The frames `regs` describe must
+    /// stay as they are until this returns (the caller waits for it, possibly running this on
+    /// another stack: see platform::stack). `None`: the fast unwinder cannot serve this
+    /// capture (not prepared, no free cache, unknown stack, an unknown module that could not
+    /// be registered now) and the caller should use libgcc.
+    pub fn capture_from(
+        regs: super::Regs,
+        out: &mut [usize],
+        own: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
+        let result = capture_with((regs.ip, regs.sp, regs.bp), out, &own);
         if result.is_none() {
             FALLBACK.fetch_add(1, Ordering::Relaxed);
         }
         result
     }
 
-    fn capture_from(
+    fn capture_with(
         regs: (usize, usize, usize),
         out: &mut [usize],
         own: &impl Fn(usize) -> bool,

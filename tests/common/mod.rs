@@ -251,6 +251,11 @@ impl Run {
         self
     }
 
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Run {
+        self.cmd.current_dir(dir);
+        self
+    }
+
     pub fn without_shim(mut self) -> Run {
         self.shim = false;
         self

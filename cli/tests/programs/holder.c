@@ -1,10 +1,12 @@
 /*
- * holder PORT PIDFILE [block-usr1]
+ * holder PORT PIDFILE [block-usr1|dfl-usr1]
  *
  * Connects to 127.0.0.1:PORT from open_marker_connection(), publishes its pid in PIDFILE
  * (atomically), then waits up to 10 s. SIGTERM makes it exit(5) normally, so the exit report
  * is written; it exits 6 when the wait runs out. With `block-usr1` it blocks SIGUSR1 first,
- * so it can never answer `fdguard report` (the timeout path).
+ * so it can never answer `fdguard report` (the timeout path). With `dfl-usr1` it resets
+ * SIGUSR1 to SIG_DFL after fdguard installed its handler, as many daemons do at start: a
+ * SIGUSR1 would now kill it.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -38,7 +40,7 @@ __attribute__((noinline)) static int open_marker_connection(int port) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: holder PORT PIDFILE [block-usr1]\n");
+        fprintf(stderr, "usage: holder PORT PIDFILE [block-usr1|dfl-usr1]\n");
         return 64;
     }
     if (argc > 3 && strcmp(argv[3], "block-usr1") == 0) {
@@ -48,6 +50,9 @@ int main(int argc, char **argv) {
         sigprocmask(SIG_BLOCK, &set, NULL);
     }
     signal(SIGTERM, on_term);
+    if (argc > 3 && strcmp(argv[3], "dfl-usr1") == 0) {
+        signal(SIGUSR1, SIG_DFL);
+    }
     int fd = open_marker_connection(atoi(argv[1]));
 
     char tmp[4096];
