@@ -239,6 +239,8 @@ pub fn capture_stack() -> u32 {
         Some(n) => n,
         None => capture_with_libgcc(out),
     };
+    // The calling thread's Python frames, if the host is CPython (issue 16, python/mod.rs).
+    let n = super::python::append(&mut buf, n);
     if n == 0 {
         return NO_STACK;
     }
