@@ -154,6 +154,13 @@ pub fn notes() -> Vec<String> {
             py.version
         ));
     }
+    let finalizing = walk::FINALIZING.load(Ordering::Relaxed);
+    if finalizing > 0 {
+        notes.push(format!(
+            "{finalizing} socket(s) were created while the Python interpreter was finalizing: \
+             their stacks show native frames only"
+        ));
+    }
     if intern::dropped() > 0 {
         notes.push(format!(
             "{} Python frame(s) not kept: the Python frame table is full",
