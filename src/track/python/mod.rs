@@ -6,7 +6,8 @@
 //!   unwinder's module list refreshes). Anything else: native frames only and one note.
 //! - `walk`: the capture, on the socket() path: lock-free, allocation-free, bounded; reads only
 //!   the calling thread's own frames.
-//! - `intern`: the Python frame table ((function, file, line) copied in, one id each).
+//! - `intern`: the Python frame table ((function, file, line) copied in, one id each), and
+//!   `cache`, which maps a frame's bytes to its id so a frame seen before costs a hash.
 //! - `linetable`, `layout`: instruction offset → line, and where each version keeps things.
 //!
 //! A stack keeps native return addresses and Python frames in one array of words ([`slot`]): a
@@ -15,6 +16,7 @@
 //! where the interpreter's eval-loop frames were (`report::interleave`).
 #![allow(unsafe_code)]
 
+mod cache;
 mod detect;
 mod intern;
 mod layout;

@@ -18,6 +18,7 @@
 //! No allocation, no lock, no system call.
 #![allow(unsafe_code)]
 
+use super::cache;
 use super::detect::Interpreter;
 use super::intern::{self, Key};
 use super::layout::{self, Frames, Layout};
@@ -30,6 +31,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const MAX_LINKS: usize = 1200;
 /// Longest string or line table believed (anything longer is not a name or a table).
 const MAX_OBJECT_LEN: usize = 1 << 24;
+/// Longest name or line table hashed for the frame cache (longer ones take the slow path).
+const CACHED_LEN: usize = 1 << 16;
 
 /// Thread states that did not name their own thread: a layout fdguard got wrong.
 pub static MISMATCHED: AtomicU64 = AtomicU64::new(0);
@@ -218,6 +221,16 @@ impl Walker<'_> {
                 at = 3;
                 first = length - (out.len() - 3) / widest;
             }
+            if ascii {
+                // The common case: the bytes are the UTF-8.
+                let n = (length - first).min(out.len() - at);
+                std::ptr::copy_nonoverlapping(
+                    (data + first) as *const u8,
+                    out[at..].as_mut_ptr(),
+                    n,
+                );
+                return at + n;
+            }
             for i in first..length {
                 let cp = match kind {
                     1 => byte(data + i) as u32,
@@ -234,44 +247,97 @@ impl Walker<'_> {
         }
     }
 
-    /// The line of byte `offset` in `code`.
+    /// The raw bytes of a compact str (`None` for anything else, or longer than `limit`),
+    /// and its state bits that say how to read them (kind, ascii).
     ///
-    /// SAFETY: `code` is a live code object (type checked).
-    unsafe fn line(&self, code: usize, offset: i64) -> u32 {
-        // SAFETY: fields of a type-checked code object; the table is a bytes object whose
-        // `ob_size` bytes follow its header.
+    /// SAFETY: `obj` was read from a live code object's field.
+    unsafe fn raw_str(&self, obj: usize, limit: usize) -> Option<(&'static [u8], u32)> {
+        // SAFETY: the type is checked first; a compact string's `length` code points of
+        // `kind` bytes follow its header (at `ascii_size` when ASCII, else `compact_size`).
         unsafe {
-            let table = word(code + self.l.co_lines);
-            if !self.is(table, self.py.bytes_type) {
-                return 0;
+            if !self.is(obj, self.py.unicode_type) {
+                return None;
             }
-            let len = word(table + layout::OB_SIZE);
-            if len > MAX_OBJECT_LEN {
-                return 0;
+            let length = word(obj + layout::STR_LENGTH);
+            let state = int(obj + layout::STR_STATE) as u32;
+            let kind = ((state & layout::STATE_KIND_MASK) >> layout::STATE_KIND_SHIFT) as usize;
+            if state & layout::STATE_COMPACT == 0 || !matches!(kind, 1 | 2 | 4) {
+                return None;
             }
-            let bytes = std::slice::from_raw_parts((table + layout::BYTES_DATA) as *const u8, len);
-            let first = int(code + self.l.co_firstlineno);
-            linetable::line(self.l.lines, bytes, first, offset).unwrap_or(0)
+            let ascii = state & layout::STATE_ASCII != 0;
+            let data = obj
+                + if ascii {
+                    self.l.ascii_size
+                } else {
+                    self.l.compact_size
+                };
+            let len = length.checked_mul(kind).filter(|&n| n <= limit)?;
+            let bits = state & (layout::STATE_KIND_MASK | layout::STATE_ASCII);
+            Some((std::slice::from_raw_parts(data as *const u8, len), bits))
         }
     }
 
-    /// Interns the frame running `code` at `offset`.
+    /// The bytes of a bytes object (`None` for anything else, or longer than `limit`).
+    ///
+    /// SAFETY: `obj` was read from a live code object's field.
+    unsafe fn raw_bytes(&self, obj: usize, limit: usize) -> Option<&'static [u8]> {
+        // SAFETY: the type is checked first; a bytes object's `ob_size` bytes follow its header.
+        unsafe {
+            if !self.is(obj, self.py.bytes_type) {
+                return None;
+            }
+            let len = word(obj + layout::OB_SIZE);
+            (len <= limit)
+                .then(|| std::slice::from_raw_parts((obj + layout::BYTES_DATA) as *const u8, len))
+        }
+    }
+
+    /// The frame id of `code` running at byte `offset`: from the frame cache when the same
+    /// bytes were seen before, else copied, decoded and interned.
     ///
     /// SAFETY: `code` is a live code object (type checked).
-    unsafe fn intern(&self, code: usize, offset: i64) -> u32 {
-        let mut key = Key::new();
-        // SAFETY: names and table of a live, type-checked code object.
+    unsafe fn frame_id(&self, code: usize, offset: i64) -> u32 {
+        // SAFETY: names, table and first line of a live, type-checked code object.
         unsafe {
             let name = word(code + self.l.co_name);
             let file = word(code + self.l.co_filename);
+            let table = word(code + self.l.co_lines);
+            let first = int(code + self.l.co_firstlineno);
+            let content = match (
+                self.raw_str(name, CACHED_LEN),
+                self.raw_str(file, CACHED_LEN),
+                self.raw_bytes(table, CACHED_LEN),
+            ) {
+                (Some((n, n_bits)), Some((f, f_bits)), Some(t)) => {
+                    let mut h = cache::Hasher::new(self.l.minor as u64);
+                    h.bytes(n);
+                    h.bytes(f);
+                    h.bytes(t);
+                    h.word((n_bits as u64) << 32 | f_bits as u64);
+                    h.word((first as u32 as u64) << 32 ^ offset as u64);
+                    if let Some(id) = cache::get(h) {
+                        return id;
+                    }
+                    Some(h)
+                }
+                _ => None,
+            };
+            let mut key = Key::new();
             let (f, p) = key.buffers();
-            let function_len = self.string(name, f, false);
-            let file_len = self.string(file, p, true);
+            let (function_len, file_len) =
+                (self.string(name, f, false), self.string(file, p, true));
             key.function_len = function_len;
             key.file_len = file_len;
-            key.line = self.line(code, offset);
+            key.line = match self.raw_bytes(table, MAX_OBJECT_LEN) {
+                Some(bytes) => linetable::line(self.l.lines, bytes, first, offset).unwrap_or(0),
+                None => 0,
+            };
+            let id = intern::intern(&key);
+            if let (Some(h), true) = (content, id != intern::NONE) {
+                cache::put(h, id);
+            }
+            id
         }
-        intern::intern(&key)
     }
 }
 
@@ -336,6 +402,9 @@ pub unsafe fn capture(
     let mut frame = first;
     let mut links = 0;
     let mut complete = false;
+    // The previous frame's (code, offset, id): recursion repeats them, and within one capture
+    // the same code object at the same offset is the same frame.
+    let mut last = (0usize, 0i64, intern::NONE);
     while links < MAX_LINKS {
         if frame == 0 {
             complete = true;
@@ -355,8 +424,13 @@ pub unsafe fn capture(
                 offset,
                 group_end,
             } => {
-                // SAFETY: `code` was type-checked by `step`.
-                let id = unsafe { walker.intern(code, offset) };
+                let id = if (code, offset) == (last.0, last.1) {
+                    last.2
+                } else {
+                    // SAFETY: `code` was type-checked by `step`.
+                    unsafe { walker.frame_id(code, offset) }
+                };
+                last = (code, offset, id);
                 buf[at] = slot::encode(id, group_end);
                 at += 1;
             }
