@@ -210,3 +210,62 @@ fn sockets_created_while_the_interpreter_finalizes() {
         "no run created a socket during finalization: the test did not test"
     );
 }
+
+/// The embedding flags of `py`: (-I…, -L…, -lpythonX.Y, rpath), from its own sysconfig.
+fn embed_flags(py: &Interpreter) -> Vec<String> {
+    let out = std::process::Command::new(&py.path)
+        .args([
+            "-c",
+            "import sysconfig as s; print(s.get_config_var('INCLUDEPY')); \
+             print(s.get_config_var('LIBDIR')); print(s.get_config_var('LDVERSION'))",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let v: Vec<&str> = text.lines().collect();
+    let (include, libdir, version) = (v[0], v[1], v[2]);
+    vec![
+        format!("-I{include}"),
+        format!("-L{libdir}"),
+        format!("-Wl,-rpath,{libdir}"),
+        format!("-lpython{version}"),
+        "-ldl".into(),
+        "-lm".into(),
+    ]
+}
+
+#[test]
+fn a_thread_whose_slot_holds_a_state_another_thread_runs() {
+    // tests/programs/py_foreign_state.c: thread A made the state, thread B runs Python on it
+    // while A creates sockets. Without the eval-loop check A's sockets got B's `churn` frames
+    // (read while B changed them); with it they have native frames only.
+    let mut verified = Vec::new();
+    for py in interpreters().iter().filter(|p| p.supported()) {
+        let flags = embed_flags(py);
+        let include = flags[0].trim_start_matches("-I");
+        if !std::path::Path::new(include).join("Python.h").is_file() {
+            continue; // no headers for this one (Debian's need python3-dev)
+        }
+        let extra: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let program = common::compile_with("py_foreign_state", &extra);
+        let out = Run::new(&program).run();
+        host_ok(&out, &format!("py_foreign_state ({})", py.name()));
+        let kept = out.json_lines()[0]["kept"].as_i64().unwrap() as i32;
+        let report = out.exit_report();
+        let s = socket(report, kept);
+        assert!(!s.stack.is_empty(), "{}", py.name());
+        assert!(
+            python_frames(s).is_empty(),
+            "{}: thread A's socket got another thread's Python frames: {:#?}",
+            py.name(),
+            s.stack
+        );
+        assert!(report.notes.is_empty(), "{:?}", report.notes);
+        verified.push(py.name());
+    }
+    eprintln!("checked on {verified:#?}");
+    assert!(
+        !verified.is_empty(),
+        "no CPython with headers (python3-dev)"
+    );
+}

@@ -29,6 +29,9 @@ pub struct Interpreter {
     pub bytes_type: usize,
     /// `PyFrame_Type` (3.8–3.10 frames are objects).
     pub frame_type: usize,
+    /// `_PyEval_EvalFrameDefault`'s code, `[start, end)`: a thread running Python code has a
+    /// return address in it on its native stack (see `walk::capture`).
+    pub eval_loop: (usize, usize),
 }
 
 /// The answer.
@@ -132,6 +135,9 @@ pub fn find() -> Found {
     if minor >= 13 && !debug_offsets_agree(layout, hex_version) {
         return refuse("its _Py_DebugOffsets disagree with fdguard's layout table");
     }
+    let Some(eval_loop) = function_range(symbol(c"_PyEval_EvalFrameDefault")) else {
+        return refuse("the extent of its eval loop (_PyEval_EvalFrameDefault) is unknown");
+    };
     type Fn0<T> = unsafe extern "C" fn() -> T;
     // SAFETY: both symbols are CPython functions taking no arguments, with these return types
     // (`PyThreadState *PyGILState_GetThisThreadState(void)`, `int Py_IsFinalizing(void)`).
@@ -150,7 +156,36 @@ pub fn find() -> Found {
         unicode_type: types[1],
         bytes_type: types[2],
         frame_type: types[3],
+        eval_loop,
     })
+}
+
+/// glibc's `RTLD_DL_SYMENT` (<dlfcn.h>): `dladdr1` also returns the symbol's ELF entry.
+const RTLD_DL_SYMENT: libc::c_int = 1;
+
+/// `[start, start + st_size)` of the function at `address`, from its dynamic symbol.
+fn function_range(address: usize) -> Option<(usize, usize)> {
+    if address == 0 {
+        return None;
+    }
+    // SAFETY: zeroed Dl_info is a valid out-buffer; `sym` receives a pointer to the module's
+    // own ElfW(Sym) (RTLD_DL_SYMENT), valid while the module is loaded (CPython is not
+    // unloaded).
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        let mut sym: *const libc::Elf64_Sym = std::ptr::null();
+        let found = libc::dladdr1(
+            address as *const c_void,
+            &mut info,
+            (&mut sym as *mut *const libc::Elf64_Sym).cast(),
+            RTLD_DL_SYMENT,
+        );
+        if found == 0 || sym.is_null() || info.dli_saddr as usize != address {
+            return None;
+        }
+        let size = (*sym).st_size as usize;
+        (size > 0).then_some((address, address + size))
+    }
 }
 
 /// 3.13's `_PyRuntime` starts with `_Py_DebugOffsets`, the offsets CPython publishes for

@@ -128,6 +128,15 @@ pub fn append(buf: &mut [usize], native: usize) -> usize {
     if tstate == 0 {
         return native;
     }
+    // A complete native stack (shorter than the depth asked for: it reached the thread's
+    // start) with no return address in the eval loop: this thread is not running Python
+    // code, whatever state its slot holds (an embedding program may have made one there for
+    // another thread to run). Its frames are not ours to read.
+    let native_complete = native < super::capture::depth();
+    let (lo, hi) = py.eval_loop;
+    if native_complete && !buf[..native].iter().any(|&ra| lo < ra && ra <= hi) {
+        return native;
+    }
     // SAFETY: `tstate` is this thread's own state, as `walk::capture` requires.
     let n = unsafe { walk::capture(py, tstate, buf, native, max) };
     if n != native {
