@@ -179,6 +179,18 @@ fn settings_that_change_the_capture() {
     // Up to 64 Python frames.
     let (_, truth, report) = probe(&python, &[("FDGUARD_PYTHON_DEPTH", "64")]);
     assert_eq!(python_frames(socket(&report, fd(&truth, "deep"))).len(), 64);
+    // A native depth that ends before the eval loop: no Python frames (the walk never reads a
+    // thread it cannot see running Python), and a note that says why.
+    let (_, truth, report) = probe(&python, &[("FDGUARD_STACK_DEPTH", "2")]);
+    assert!(python_frames(socket(&report, fd(&truth, "main"))).is_empty());
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("before the interpreter's eval loop")),
+        "{:?}",
+        report.notes
+    );
     // Capture off altogether (FDGUARD_STACK_DEPTH=0): no stack at all.
     let (_, _, report) = probe(&python, &[("FDGUARD_STACK_DEPTH", "0")]);
     assert!(report.sockets.iter().all(|s| s.stack.is_empty()));

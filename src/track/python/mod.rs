@@ -67,6 +67,9 @@ static REFUSED: OnceCell<String> = OnceCell::new();
 static DETECTING: AtomicBool = AtomicBool::new(false);
 /// Stacks that got Python frames (tests and notes).
 static CAPTURED: AtomicU64 = AtomicU64::new(0);
+/// Captures on a thread CPython knows whose native stack, cut by the depth, did not reach the
+/// eval loop: no Python frames (the report's note says how to get them).
+static NO_EVAL_LOOP: AtomicU64 = AtomicU64::new(0);
 
 /// Sets how many Python frames a stack keeps (config); 0 turns Python frames off.
 pub fn set_depth(depth: usize) {
@@ -128,13 +131,15 @@ pub fn append(buf: &mut [usize], native: usize) -> usize {
     if tstate == 0 {
         return native;
     }
-    // A complete native stack (shorter than the depth asked for: it reached the thread's
-    // start) with no return address in the eval loop: this thread is not running Python
-    // code, whatever state its slot holds (an embedding program may have made one there for
-    // another thread to run). Its frames are not ours to read.
-    let native_complete = native < super::capture::depth();
+    // No return address in the eval loop among the native frames: as far as we can see this
+    // thread is not running Python code, whatever state its slot holds (an embedding program
+    // may have made one there for another thread to run), and its frames are not ours to
+    // read. When the native stack was cut by the depth before reaching the eval loop, say so.
     let (lo, hi) = py.eval_loop;
-    if native_complete && !buf[..native].iter().any(|&ra| lo < ra && ra <= hi) {
+    if !buf[..native].iter().any(|&ra| lo < ra && ra <= hi) {
+        if native >= super::capture::depth() {
+            NO_EVAL_LOOP.fetch_add(1, Ordering::Relaxed);
+        }
         return native;
     }
     // SAFETY: `tstate` is this thread's own state, as `walk::capture` requires.
@@ -163,6 +168,14 @@ pub fn notes() -> Vec<String> {
             "{mismatched} socket(s) were created on a thread whose CPython {} thread state did not \
              name that thread: their stacks show native frames only",
             py.version
+        ));
+    }
+    let cut = NO_EVAL_LOOP.load(Ordering::Relaxed);
+    if cut > 0 {
+        notes.push(format!(
+            "{cut} socket(s) created on a thread CPython knows got no Python frames: their native \
+             stack reached FDGUARD_STACK_DEPTH before the interpreter's eval loop (raise it to \
+             see them)"
         ));
     }
     let finalizing = walk::FINALIZING.load(Ordering::Relaxed);

@@ -7,6 +7,9 @@
 //!   `pthread_getspecific` slot), and only its own frames: while this thread is inside a C call,
 //!   no other thread pushes, pops or frees them, and each frame holds a strong reference to its
 //!   code object, which holds its names and line table;
+//! - the thread must be running Python code: one of its native return addresses lies in
+//!   `_PyEval_EvalFrameDefault` (checked by the caller, mod.rs), so a state that another thread
+//!   runs (an embedding program's hand-made state) is never read;
 //! - the state must name this thread (`thread_id == pthread_self()`) and every object must have
 //!   the type we expect (`ob_type` compared with `PyCode_Type`, `PyUnicode_Type`, …) before it
 //!   is used; anything else ends the walk;
