@@ -27,7 +27,7 @@ pub use intern::PyFrame;
 
 use once_cell::sync::OnceCell;
 use std::ptr::null_mut;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// How a Python frame is stored among a stack's return addresses.
 pub mod slot {
@@ -63,8 +63,6 @@ static INTERPRETER: AtomicPtr<detect::Interpreter> = AtomicPtr::new(null_mut());
 static DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_DEPTH);
 /// Why the CPython found cannot be read (the report's note).
 static REFUSED: OnceCell<String> = OnceCell::new();
-/// Somebody is detecting now.
-static DETECTING: AtomicBool = AtomicBool::new(false);
 /// Stacks that got Python frames (tests and notes).
 static CAPTURED: AtomicU64 = AtomicU64::new(0);
 /// Captures on a thread CPython knows whose native stack, cut by the depth, did not reach the
@@ -77,25 +75,29 @@ pub fn set_depth(depth: usize) {
 }
 
 /// Looks for CPython now, unless it was already found or refused (load time, and whenever the
-/// set of loaded modules changed). Not for the hot path: `dlsym` takes the loader's lock.
+/// set of loaded modules changed). Not for the hot path: `dlsym` takes the loader's lock. Two
+/// threads may look at once (no flag to leave held across a fork): the first answer stays.
 pub fn detect() {
     if !INTERPRETER.load(Ordering::Acquire).is_null() || REFUSED.get().is_some() {
         return;
     }
-    if DETECTING.swap(true, Ordering::Acquire) {
-        return;
-    }
     match detect::find() {
         detect::Found::Supported(interpreter) => {
-            // Leaked on purpose: captures on any thread may hold the reference forever.
-            INTERPRETER.store(Box::into_raw(Box::new(interpreter)), Ordering::Release);
+            // Leaked on purpose: captures on any thread may hold the reference forever (and
+            // a second, concurrent answer is left unused: a few dozen bytes).
+            let fresh = Box::into_raw(Box::new(interpreter));
+            let _ = INTERPRETER.compare_exchange(
+                null_mut(),
+                fresh,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         }
         detect::Found::Unsupported(why) => {
             let _ = REFUSED.set(why);
         }
         detect::Found::NotPython => {}
     }
-    DETECTING.store(false, Ordering::Release);
 }
 
 /// The interpreter found, if it can be read.
