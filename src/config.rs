@@ -61,7 +61,8 @@ pub struct Config {
     /// Cached unwinder (framehop) with libgcc as fallback; `false`: libgcc only.
     pub fast_unwind: bool,
     /// Test-only fault injection (`FDGUARD_TEST_FAULT`): `hook-panic` panics inside the
-    /// socket() bookkeeping, `report-panic` inside report building. Proves that an internal
+    /// socket() bookkeeping, `report-panic` inside report building; `python-refuse` and
+    /// `python-layout-skew` exercise the Python frames' safety nets (track/python/mod.rs). Proves that an internal
     /// fault disables fdguard instead of hurting the host. Deliberately not in [`VARIABLES`].
     pub test_fault: Option<String>,
 }

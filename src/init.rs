@@ -132,11 +132,12 @@ fn load() {
             ]),
         }
     }
+    // Python first: registering modules for the unwinder may already look for CPython.
+    python::configure(cfg.python_depth, cfg.test_fault.as_deref());
     let own = capture::own_module_range();
     capture::set_fast_unwind(cfg.fast_unwind);
     capture::set_own_module(own);
     capture::set_depth(cfg.stack_depth);
-    python::set_depth(cfg.python_depth);
     python::detect();
     let missing = real::resolve(own);
     if !missing.is_empty() {

@@ -150,7 +150,8 @@ fn other_versions_get_native_frames_and_one_note() {
         );
         verified.push(py.name());
     }
-    // Nothing to assert on a machine with only supported versions; say what was run.
+    // On a machine with only supported versions (CI) this runs nothing: the refusal path is
+    // proven there by a_refused_interpreter_and_a_wrong_layout_cost_frames_never_the_host.
     eprintln!("refused cleanly: {verified:#?}");
 }
 
@@ -280,4 +281,31 @@ fn a_thread_whose_slot_holds_a_state_another_thread_runs() {
         !verified.is_empty(),
         "no CPython with headers (python3-dev)"
     );
+}
+
+#[test]
+fn a_refused_interpreter_and_a_wrong_layout_cost_frames_never_the_host() {
+    // On any machine (CI has only Debian's 3.11): FDGUARD_TEST_FAULT makes detection refuse the
+    // interpreter, or makes the layout read `thread_id` 8 bytes off, as a wrong table would.
+    let python = venv("venv-grpc-latest");
+    for (fault, note) in [
+        ("python-refuse", "refused on purpose"),
+        ("python-layout-skew", "did not name that thread"),
+    ] {
+        let (_, truth, report) = probe(&python, &[("FDGUARD_TEST_FAULT", fault)]);
+        assert!(
+            report.sockets.iter().all(|s| python_frames(s).is_empty()),
+            "{fault}"
+        );
+        assert!(
+            !socket(&report, fd(&truth, "main")).stack.is_empty(),
+            "{fault}"
+        );
+        assert_eq!(report.notes.len(), 1, "{fault}: {:?}", report.notes);
+        assert!(
+            report.notes[0].contains(note),
+            "{fault}: {:?}",
+            report.notes
+        );
+    }
 }

@@ -69,9 +69,23 @@ static CAPTURED: AtomicU64 = AtomicU64::new(0);
 /// eval loop: no Python frames (the report's note says how to get them).
 static NO_EVAL_LOOP: AtomicU64 = AtomicU64::new(0);
 
-/// Sets how many Python frames a stack keeps (config); 0 turns Python frames off.
-pub fn set_depth(depth: usize) {
+/// Test-only faults (`FDGUARD_TEST_FAULT`), to prove the safety nets on any machine:
+/// `python-refuse` refuses the interpreter found as if its version were unknown;
+/// `python-layout-skew` reads `thread_id` 8 bytes off, as a wrong layout table would.
+static FAULT: AtomicUsize = AtomicUsize::new(0);
+const FAULT_REFUSE: usize = 1;
+const FAULT_SKEW: usize = 2;
+
+/// Sets how many Python frames a stack keeps (0 turns Python frames off) and the test fault.
+/// Before anything can detect (constructor, before the unwinder registers modules).
+pub fn configure(depth: usize, test_fault: Option<&str>) {
     DEPTH.store(depth, Ordering::Relaxed);
+    let fault = match test_fault {
+        Some("python-refuse") => FAULT_REFUSE,
+        Some("python-layout-skew") => FAULT_SKEW,
+        _ => 0,
+    };
+    FAULT.store(fault, Ordering::Relaxed);
 }
 
 /// Looks for CPython now, unless it was already found or refused (load time, and whenever the
@@ -81,7 +95,23 @@ pub fn detect() {
     if !INTERPRETER.load(Ordering::Acquire).is_null() || REFUSED.get().is_some() {
         return;
     }
-    match detect::find() {
+    let found = match (detect::find(), FAULT.load(Ordering::Relaxed)) {
+        (detect::Found::Supported(py), FAULT_REFUSE) => detect::Found::Unsupported(format!(
+            "CPython {} found: refused on purpose (FDGUARD_TEST_FAULT=python-refuse); its \
+             sockets' stacks show native frames only",
+            py.version
+        )),
+        (detect::Found::Supported(mut py), FAULT_SKEW) => {
+            let skewed = layout::Layout {
+                ts_thread_id: py.layout.ts_thread_id + 8,
+                ..*py.layout
+            };
+            py.layout = Box::leak(Box::new(skewed));
+            detect::Found::Supported(py)
+        }
+        (found, _) => found,
+    };
+    match found {
         detect::Found::Supported(interpreter) => {
             // Leaked on purpose: captures on any thread may hold the reference forever (and
             // a second, concurrent answer is left unused: a few dozen bytes).
