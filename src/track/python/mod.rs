@@ -147,7 +147,7 @@ pub fn version() -> Option<&'static str> {
 /// `native` words of `buf` are native return addresses; returns the stack's new length. A
 /// thread without Python frames (not Python, or a thread CPython never saw, such as gRPC's
 /// C-core threads) costs one `pthread_getspecific`. Async-signal-safe in practice: no lock, no
-/// allocation, no system call.
+/// allocation, no system call (but the frame table's one `mmap`, on first use).
 #[inline(never)]
 pub fn append(buf: &mut [usize], native: usize) -> usize {
     let max = DEPTH.load(Ordering::Relaxed);

@@ -18,7 +18,7 @@
 //! - every loop is bounded: [`MAX_LINKS`] frames walked, the configured number kept, names cut
 //!   to the intern table's sizes, line tables bounded by their own length.
 //!
-//! No allocation, no lock, no system call.
+//! No allocation, no lock, no system call (but the frame table's one `mmap`, on first use).
 #![allow(unsafe_code)]
 
 use super::cache;
