@@ -56,6 +56,8 @@ pub struct Config {
     pub suppressions: Option<PathBuf>,
     pub exitcode: i32,
     pub stack_depth: usize,
+    /// Python frames kept per creating stack when the host is CPython (0: none).
+    pub python_depth: usize,
     pub exit_report: ExitReport,
     pub disabled: bool,
     pub history: usize,
@@ -65,7 +67,8 @@ pub struct Config {
     /// on the `fdguard` thread's tick (`agent::metrics`). `None`: no metrics.
     pub metrics_dir: Option<PathBuf>,
     /// Test-only fault injection (`FDGUARD_TEST_FAULT`): `hook-panic` panics inside the
-    /// socket() bookkeeping, `report-panic` inside report building. Proves that an internal
+    /// socket() bookkeeping, `report-panic` inside report building; `python-refuse` and
+    /// `python-layout-skew` exercise the Python frames' safety nets (track/python/mod.rs). Proves that an internal
     /// fault disables fdguard instead of hurting the host. Deliberately not in [`VARIABLES`].
     pub test_fault: Option<String>,
 }
@@ -83,6 +86,7 @@ impl Default for Config {
             suppressions: None,
             exitcode: 0,
             stack_depth: 0,
+            python_depth: 0,
             exit_report: ExitReport::Auto,
             disabled: false,
             history: 0,
@@ -217,6 +221,16 @@ pub const VARIABLES: &[Variable] = &[
         doc: "frames captured per creating stack (0 turns capture off; at most 64)",
         apply: |c, v| {
             c.stack_depth = number(v, 64)? as usize;
+            Ok(())
+        },
+    },
+    Variable {
+        name: "FDGUARD_PYTHON_DEPTH",
+        default: "32",
+        expects: "a frame count 0-64",
+        doc: "Python frames added to a creating stack when the host is CPython 3.8–3.13 (function, file, line; 0 turns them off; at most 64). A stack holds 64 frames in all: Python frames keep their room and native ones are cut from the outer end if needed",
+        apply: |c, v| {
+            c.python_depth = number(v, 64)? as usize;
             Ok(())
         },
     },

@@ -12,7 +12,7 @@ use crate::config;
 use crate::hooks::events;
 use crate::platform::guard::{self, Guard};
 use crate::platform::{clock, log, process, real};
-use crate::track::capture;
+use crate::track::{capture, python};
 use fdguard_report::detect::suppress::{self, Rule};
 use once_cell::sync::OnceCell;
 
@@ -148,10 +148,13 @@ fn load() {
             ]),
         }
     }
+    // Python first: registering modules for the unwinder may already look for CPython.
+    python::configure(cfg.python_depth, cfg.test_fault.as_deref());
     let own = capture::own_module_range();
     capture::set_fast_unwind(cfg.fast_unwind);
     capture::set_own_module(own);
     capture::set_depth(cfg.stack_depth);
+    python::detect();
     let missing = real::resolve(own);
     if !missing.is_empty() {
         let list = missing.join(", ");

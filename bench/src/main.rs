@@ -5,8 +5,9 @@
 //! `FDGUARD_LIB`; stacks on, as by default), with `FDGUARD_STACK_DEPTH=0` where that isolates
 //! the stack capture, and under `valgrind --tool=none --track-fds=yes`, interleaved round by
 //! round in one run; the table shows medians and ratios. The C workloads (bench/programs/) are
-//! compiled here with gcc -O2; the gRPC workload uses the grpcio venv that
-//! tests/support/install-deps.sh creates (skipped, with a note, when it is missing). All
+//! compiled here with gcc -O2; the gRPC workload and workload 6 (sockets created from Python,
+//! also with `FDGUARD_PYTHON_DEPTH=0`) use the grpcio venv that tests/support/install-deps.sh
+//! creates (skipped, with a note, when it is missing). All
 //! traffic stays on 127.0.0.1 and every process is killed if it outlives its time limit.
 //!
 //! ```text

@@ -17,6 +17,9 @@ pub enum Mode {
     Fdguard,
     /// LD_PRELOAD=libfdguard.so with FDGUARD_STACK_DEPTH=0: everything but the stack capture.
     NoStacks,
+    /// LD_PRELOAD=libfdguard.so with FDGUARD_PYTHON_DEPTH=0: everything but the Python frames
+    /// (workload 6 only).
+    NoPython,
     /// valgrind --tool=none --track-fds=yes.
     Valgrind,
     /// LD_PRELOAD=the `--baseline-lib` library (e.g. an older build), default settings.
@@ -30,6 +33,7 @@ impl Mode {
             Mode::Without => "without",
             Mode::Fdguard => "fdguard",
             Mode::NoStacks => "fdguard_depth0",
+            Mode::NoPython => "fdguard_python0",
             Mode::Valgrind => "valgrind",
             Mode::Baseline => "baseline",
         }
@@ -217,7 +221,7 @@ impl Context {
             }
         }
         let lib = match (mode, &self.baseline) {
-            (Mode::Fdguard | Mode::NoStacks, _) => Some(&self.lib),
+            (Mode::Fdguard | Mode::NoStacks | Mode::NoPython, _) => Some(&self.lib),
             (Mode::Baseline, Some(baseline)) => Some(baseline),
             _ => None,
         };
@@ -228,6 +232,9 @@ impl Context {
                 .env("FDGUARD_REPORT", self.scratch.join("report-%p-%n"));
             if mode == Mode::NoStacks {
                 cmd.env("FDGUARD_STACK_DEPTH", "0");
+            }
+            if mode == Mode::NoPython {
+                cmd.env("FDGUARD_PYTHON_DEPTH", "0");
             }
         }
         for (k, v) in env {

@@ -86,6 +86,13 @@ fn rows(sizes: &Sizes, grpcio: &str, sockets: f64) -> Vec<Row> {
             scale: 1e-3,
             target: "<= 1.03",
         },
+        Row {
+            label: format!("6 Python create_connection, {} frames", sizes.python_depth),
+            unit: "us/conn",
+            workload: "python_connect",
+            scale: 1e-3,
+            target: "",
+        },
     ]
 }
 
@@ -159,6 +166,12 @@ struct Derived {
     symbolise_text_us: Option<f64>,
     symbolise_json_us: Option<f64>,
     grpc_rps_change: Option<f64>,
+    /// Workload 6: what the Python frames add per socket created from Python (ns, and as a
+    /// fraction of a create_connection without fdguard), and what all of fdguard adds.
+    python_frames_ns: Option<f64>,
+    python_frames_fraction: Option<f64>,
+    python_fdguard_ns: Option<f64>,
+    python_fdguard_fraction: Option<f64>,
 }
 
 fn diff(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -210,11 +223,42 @@ fn derive(m: &Medians, sizes: &Sizes, shim: Mode) -> Derived {
         grpc_rps_change: overhead(m.samples, "grpc", shim, "rps")
             .0
             .map(|r| (r - 1.0) * 100.0),
+        python_frames_ns: python_frames_ns(m, shim),
+        python_frames_fraction: ratio(
+            python_frames_ns(m, shim),
+            ns("python_connect", Mode::Without),
+        ),
+        python_fdguard_ns: python_fdguard_ns(m, shim),
+        python_fdguard_fraction: ratio(
+            python_fdguard_ns(m, shim),
+            ns("python_connect", Mode::Without),
+        ),
     }
 }
 
 /// The metrics writer's average budget per watcher tick (src/agent/metrics.rs `BUDGET_NS`).
 const METRICS_BUDGET_MS: f64 = 2.0;
+
+/// Workload 6, Python frames on vs off (`FDGUARD_PYTHON_DEPTH=0`): the median of the
+/// back-to-back pairs' ratios, times the median time with them off. Only the `Fdguard` run has
+/// an "off" twin; a baseline library gets `None`.
+fn python_frames_ns(m: &Medians, shim: Mode) -> Option<f64> {
+    if shim != Mode::Fdguard {
+        return None;
+    }
+    let pairs =
+        m.samples
+            .paired_ratios("python_connect", Mode::Fdguard, Mode::NoPython, "ns_per_op");
+    Some((median(&pairs)? - 1.0) * m.get("python_connect", Mode::NoPython, "ns_per_op")?)
+}
+
+/// Workload 6, everything fdguard adds: the same with the run without the shim as the twin.
+fn python_fdguard_ns(m: &Medians, shim: Mode) -> Option<f64> {
+    let pairs = m
+        .samples
+        .paired_ratios("python_connect", shim, Mode::Without, "ns_per_op");
+    Some((median(&pairs)? - 1.0) * m.get("python_connect", Mode::Without, "ns_per_op")?)
+}
 
 fn opt(v: Option<f64>, decimals: usize) -> String {
     v.map(|v| format!("{v:.decimals$}"))
@@ -375,6 +419,18 @@ pub fn render(ctx: &Context, sizes: &Sizes, rounds: usize, samples: &Samples) ->
             opt(metric("metrics_bytes"), 0),
         ));
     }
+    if d.python_fdguard_ns.is_some() {
+        let pct = |x: Option<f64>| opt(x.map(|f| f * 100.0), 1);
+        out.push_str(&format!(
+            "sockets created from Python (workload 6), ns per create_connection: Python frames \
+             (fdguard - FDGUARD_PYTHON_DEPTH=0) {} = {} % of the call without fdguard (target < 10); \
+             all of fdguard {} = {} %\n",
+            opt(d.python_frames_ns, 0),
+            pct(d.python_frames_fraction),
+            both(opt(d.python_fdguard_ns, 0), base(|x| x.python_fdguard_ns, 0)),
+            both(pct(d.python_fdguard_fraction), base(|x| x.python_fdguard_fraction.map(|f| f * 100.0), 1)),
+        ));
+    }
     if d.grpc_rps_change.is_some() {
         out.push_str(&format!(
             "gRPC throughput change with fdguard, % RPC/s (target >= -3): {}\n",
@@ -420,6 +476,7 @@ pub fn to_json(
         for mode in [
             Mode::Fdguard,
             Mode::NoStacks,
+            Mode::NoPython,
             Mode::Baseline,
             Mode::Valgrind,
         ] {
@@ -474,5 +531,9 @@ fn derived_json(d: &Derived) -> Value {
         "symbolise_text_us_per_stack": d.symbolise_text_us,
         "symbolise_json_us_per_stack": d.symbolise_json_us,
         "grpc_rps_change_percent": d.grpc_rps_change,
+        "python_frames_ns_per_socket": d.python_frames_ns,
+        "python_frames_fraction_of_create_connection": d.python_frames_fraction,
+        "python_fdguard_ns_per_socket": d.python_fdguard_ns,
+        "python_fdguard_fraction_of_create_connection": d.python_fdguard_fraction,
     })
 }

@@ -22,6 +22,10 @@ pub struct Sizes {
     pub stacks: u64,
     pub grpc_rpcs: u64,
     pub grpc_rpcs_valgrind: u64,
+    /// Workload 6: `socket.create_connection` calls timed per pass, and how many Python
+    /// frames deep they are made.
+    pub python_connects: u64,
+    pub python_depth: u64,
     /// Passes per round of the timed workloads (churn, lifecycle, gRPC): on a shared 2-vCPU
     /// machine one pass of the 8-thread lifecycle varies by ±8 % and one gRPC run by ±30 %,
     /// so a ratio is the median of many back-to-back pairs rather than of five.
@@ -44,6 +48,8 @@ impl Sizes {
             stacks: 1_024,
             grpc_rpcs: 3_000,
             grpc_rpcs_valgrind: 600,
+            python_connects: 10_000,
+            python_depth: 10,
             passes: 3,
             timeout: Duration::from_secs(300),
         }
@@ -62,6 +68,8 @@ impl Sizes {
             stacks: 128,
             grpc_rpcs: 300,
             grpc_rpcs_valgrind: 100,
+            python_connects: 500,
+            python_depth: 10,
             passes: 1,
             timeout: Duration::from_secs(60),
         }
@@ -231,6 +239,25 @@ pub fn round(ctx: &Context, sizes: &Sizes, round: usize, samples: &mut Samples) 
     for mode in available(&[Mode::Fdguard, Mode::Baseline]) {
         for kind in ["distinct", "same"] {
             stacks(ctx, sizes, samples, kind, mode);
+        }
+    }
+    if let Some((python, _)) = &ctx.python {
+        // Workload 6: sockets created from Python, with and without the Python frames.
+        let argv = vec![
+            python.clone().into_os_string(),
+            ctx.repo
+                .join("bench/programs/py_connect.py")
+                .into_os_string(),
+            sizes.python_connects.to_string().into(),
+            sizes.python_depth.to_string().into(),
+        ];
+        let modes = available(&[Mode::Without, Mode::Fdguard, Mode::NoPython, Mode::Baseline]);
+        for p in 0..sizes.passes {
+            let pass = round * sizes.passes + p;
+            samples.pass = pass;
+            for mode in rotated(&modes, pass) {
+                simple(ctx, sizes, samples, "python_connect", mode, &argv);
+            }
         }
     }
     if ctx.python.is_some() {

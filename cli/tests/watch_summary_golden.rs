@@ -20,6 +20,7 @@ fn frame(function: &str, offset: u64) -> Frame {
         line: Some(offset as u32),
         module: Some("/srv/app/client".to_string()),
         module_offset: Some(format!("0x{offset:x}")),
+        ..Frame::default()
     }
 }
 

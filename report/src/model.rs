@@ -306,7 +306,7 @@ pub struct ThreadInfo {
 /// One frame of a creating stack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Frame {
-    /// Return address, hex (`0x7f…`).
+    /// Return address, hex (`0x7f…`); empty for a Python frame.
     pub ip: String,
     /// Demangled function name, when known. For stripped modules this is the nearest symbol the
     /// module exports, written `symbol+0xOFF`.
@@ -322,6 +322,32 @@ pub struct Frame {
     /// Offset of `ip` inside `module`, hex.
     #[serde(default)]
     pub module_offset: Option<String>,
+    /// `native` (machine code: `ip`, `module`) or `python` (a CPython frame: `function` is its
+    /// qualified name, `file` and `line` its source; no address or module). Reports written
+    /// before this field existed have native frames only.
+    #[serde(default)]
+    pub kind: FrameKind,
+}
+
+/// What a [`Frame`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameKind {
+    /// Machine code.
+    #[default]
+    Native,
+    /// A frame of the CPython interpreter's own stack.
+    Python,
+    /// A kind written by a later fdguard that this reader does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Frame {
+    /// True for a Python frame.
+    pub fn is_python(&self) -> bool {
+        self.kind == FrameKind::Python
+    }
 }
 
 /// The outcome of connect().

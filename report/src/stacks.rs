@@ -59,7 +59,17 @@ pub fn basename(path: &str) -> &str {
 
 /// The process-independent key of one frame: `function@module`, or `?@module+0xOFF` when the
 /// function is unknown (the offset is stable across runs of one binary, unlike the address).
+/// A Python frame is `py:function@file:line`: its source position is what identifies it (two
+/// call sites in one function are two stacks), and it does not move while the process runs.
 pub fn frame_key(frame: &Frame) -> String {
+    if frame.is_python() {
+        return format!(
+            "py:{}@{}:{}",
+            frame.function.as_deref().unwrap_or("?"),
+            frame.file.as_deref().unwrap_or("?"),
+            frame.line.unwrap_or(0)
+        );
+    }
     let module = frame.module.as_deref().map(basename).unwrap_or("?");
     match (&frame.function, &frame.module_offset) {
         (Some(function), _) => format!("{function}@{module}"),
@@ -87,8 +97,16 @@ pub fn stack_key(socket_stack: &[Frame], origin: Origin) -> Vec<String> {
 
 /// True for frames that say little about the application: the C library and the Rust standard
 /// library's socket wrappers sit innermost in every stack and would make every one-line summary
-/// look the same.
+/// look the same; so do Python's standard library (`socket.py`, `http/client.py`, asyncio) and
+/// its frozen import machinery.
 fn is_plumbing(frame: &Frame) -> bool {
+    if frame.is_python() {
+        let file = frame.file.as_deref().unwrap_or("");
+        let stdlib = file.contains("/lib/python3.")
+            && !file.contains("/site-packages/")
+            && !file.contains("/dist-packages/");
+        return stdlib || file.starts_with("<frozen ");
+    }
     let module = frame.module.as_deref().map(basename).unwrap_or("");
     if module.starts_with("libc.so") || module.starts_with("libc-") {
         return true;
@@ -105,14 +123,21 @@ fn is_plumbing(frame: &Frame) -> bool {
 
 /// One line naming up to `max` frames, innermost first, joined by ` <- `:
 /// `open_backup_connection <- run_client <- main`. Library plumbing frames are skipped when
-/// anything else is left. Frames without a function print as `module+0xOFF`.
+/// anything else is left. Frames without a function print as `module+0xOFF`. A stack with
+/// Python frames is named by them: the program's own Python code is what opened the socket.
 pub fn short_description(frames: &[Frame], max: usize) -> String {
     if frames.is_empty() {
         return "(no stack)".to_string();
     }
-    let interesting: Vec<&Frame> = frames.iter().filter(|f| !is_plumbing(f)).collect();
-    let chosen: Vec<&Frame> = if interesting.is_empty() {
+    let python: Vec<&Frame> = frames.iter().filter(|f| f.is_python()).collect();
+    let frames: Vec<&Frame> = if python.is_empty() {
         frames.iter().collect()
+    } else {
+        python
+    };
+    let interesting: Vec<&Frame> = frames.iter().copied().filter(|f| !is_plumbing(f)).collect();
+    let chosen: Vec<&Frame> = if interesting.is_empty() {
+        frames
     } else {
         interesting
     };
@@ -190,9 +215,29 @@ fn normalise_ip(ip: &str) -> String {
 /// One frame, LeakSanitizer style:
 /// `#1 0x00005555555551a9 in open_connection /src/demo.c:42 (demo+0x11a9)`.
 /// Unknown function: `#1 0x00007f… (libfoo.so+0x1234)`. With `with_ip == false` (the diff,
-/// where addresses differ between processes) the address is left out.
+/// where addresses differ between processes) the address is left out. A Python frame has
+/// `python` in the address column: `#4 python             in leak /srv/app.py:12`, and
+/// `#4 in leak /srv/app.py:12 (python)` without addresses.
 pub fn frame_line(index: usize, frame: &Frame, with_ip: bool) -> String {
     let mut line = format!("#{index}");
+    if frame.is_python() {
+        if with_ip {
+            line.push_str(&format!(" {:<18}", "python"));
+        }
+        line.push_str(" in ");
+        line.push_str(frame.function.as_deref().unwrap_or("?"));
+        if let Some(file) = &frame.file {
+            line.push(' ');
+            line.push_str(file);
+            if let Some(number) = frame.line {
+                line.push_str(&format!(":{number}"));
+            }
+        }
+        if !with_ip {
+            line.push_str(" (python)");
+        }
+        return line;
+    }
     if with_ip {
         line.push(' ');
         line.push_str(&normalise_ip(&frame.ip));
@@ -228,7 +273,54 @@ mod tests {
             line: None,
             module: module.map(str::to_string),
             module_offset: offset.map(str::to_string),
+            kind: crate::model::FrameKind::Native,
         }
+    }
+
+    fn python(function: &str, file: &str, line: u32) -> Frame {
+        Frame {
+            function: Some(function.to_string()),
+            file: Some(file.to_string()),
+            line: Some(line),
+            kind: crate::model::FrameKind::Python,
+            ..Frame::default()
+        }
+    }
+
+    #[test]
+    fn python_frames_print_keys_and_summaries() {
+        let leak = python("Client.leak", "/srv/app/client.py", 12);
+        assert_eq!(
+            frame_line(4, &leak, true),
+            "#4 python             in Client.leak /srv/app/client.py:12"
+        );
+        assert_eq!(
+            frame_line(4, &leak, false),
+            "#4 in Client.leak /srv/app/client.py:12 (python)"
+        );
+        assert_eq!(frame_key(&leak), "py:Client.leak@/srv/app/client.py:12");
+        let mut other_line = leak.clone();
+        other_line.line = Some(13);
+        assert_ne!(frame_key(&leak), frame_key(&other_line));
+        let stack = vec![
+            frame(Some("sock_initobj"), Some("/py/_socket.so"), None),
+            python("socket.__init__", "/usr/lib/python3.11/socket.py", 232),
+            python("create_connection", "/usr/lib/python3.11/socket.py", 831),
+            python(
+                "HTTPConnection._new_conn",
+                "/v/lib/python3.11/site-packages/urllib3/connection.py",
+                198,
+            ),
+            leak,
+            python("<module>", "/srv/app/client.py", 40),
+            frame(Some("main"), Some("/usr/bin/python3.11"), None),
+        ];
+        assert_eq!(
+            short_description(&stack, 2),
+            "HTTPConnection._new_conn <- Client.leak <- …"
+        );
+        let only_stdlib = vec![python("f", "/usr/lib/python3.11/asyncio/x.py", 1)];
+        assert_eq!(short_description(&only_stdlib, 3), "f");
     }
 
     #[test]

@@ -103,3 +103,30 @@ fn a_missing_required_field_is_an_error_that_names_it() {
         .to_string();
     assert!(error.contains("fd_budget"), "{error}");
 }
+
+#[test]
+fn frame_kind_defaults_to_native_and_python_frames_round_trip() {
+    use fdguard_report::{Frame, FrameKind};
+    // Reports written before `kind` existed: every frame is native.
+    let report = load("grpc_client.json");
+    assert!(report.sockets.iter().flat_map(|s| &s.stack).count() > 0);
+    assert!(
+        report
+            .sockets
+            .iter()
+            .flat_map(|s| &s.stack)
+            .all(|f| f.kind == FrameKind::Native)
+    );
+    let python: Frame = serde_json::from_str(
+        r#"{"ip":"","function":"leak","file":"/srv/app.py","line":12,"kind":"python"}"#,
+    )
+    .unwrap();
+    assert!(python.is_python());
+    let value = serde_json::to_value(&python).unwrap();
+    assert_eq!(value["kind"], "python");
+    assert_eq!(value["ip"], "");
+    let native = serde_json::to_value(Frame::default()).unwrap();
+    assert_eq!(native["kind"], "native", "always written");
+    let later: Frame = serde_json::from_str(r#"{"ip":"0x1","kind":"wasm"}"#).unwrap();
+    assert_eq!(later.kind, FrameKind::Unknown);
+}

@@ -11,7 +11,7 @@ use crate::platform::kernel::{self, Side};
 use crate::platform::{clock, process, procfs};
 use crate::track::record::{NO_STACK, Origin as RecordOrigin, Role, SocketRecord};
 use crate::track::sockaddr::{self, PeerAddr};
-use crate::track::{capture, history, table};
+use crate::track::{capture, history, python, table};
 use fdguard_report::detect;
 use fdguard_report::{
     Checkpoint, ClosedSocket, Collector, ConnectInfo, FdBudget, Frame, Origin, Report,
@@ -110,6 +110,7 @@ pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
             capture::skipped()
         ));
     }
+    notes.extend(python::notes());
     let tracked = sockets.len() as u64;
     let stack_count = records
         .iter()

@@ -2,8 +2,8 @@
 //! module, data flowing one way.
 //!
 //! - `snapshot`: a consistent copy of the live table, reconciled with the kernel;
-//! - `build`: kernel state per socket, symbolised stacks (`symbolize`), annotations, the
-//!   detectors (shared with the CLI in `fdguard_report::detect`) and the summary;
+//! - `build`: kernel state per socket, symbolised stacks (`symbolize`, with the host's Python
+//!   frames put in place by `interleave`), annotations, the detectors (shared with the CLI in `fdguard_report::detect`) and the summary;
 //! - rendering is `fdguard_report::text` (shared with `fdguard show`) or JSON;
 //! - `write`: the file or fd a report goes to, created the way a security tool would.
 //!
@@ -14,6 +14,7 @@
 #![allow(unsafe_code)]
 
 pub mod build;
+pub mod interleave;
 pub mod snapshot;
 pub mod symbolize;
 pub mod write;

@@ -6,7 +6,9 @@
 //! only name a stripped module such as a grpcio wheel's cygrpc can give.
 #![allow(unsafe_code)]
 
-use fdguard_report::Frame;
+use super::interleave::PythonFrame;
+use crate::track::python::{self, slot};
+use fdguard_report::{Frame, FrameKind};
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -127,7 +129,14 @@ impl Symbolizer {
     /// nothing about who created the socket.
     pub fn stack(&mut self, stack_id: u32) -> Vec<Frame> {
         let mut ips = crate::track::capture::frames(stack_id);
-        if ips.len() < crate::track::capture::depth() {
+        // Python frames, if any, follow the native return addresses (track::python::slot).
+        let python = ips.split_off(
+            ips.iter()
+                .position(|&w| slot::is_python(w))
+                .unwrap_or(ips.len()),
+        );
+        let native_cut = python.first().is_some_and(|&w| w & slot::NATIVE_CUT != 0);
+        if ips.len() < crate::track::capture::depth() && !native_cut {
             // A complete stack: drop its start-up frames by address before symbolising. Naming
             // them first would load the C library's debug info (libc6-dbg: ~100 ms of
             // decompression at every exit report) only to throw the names away.
@@ -166,7 +175,31 @@ impl Symbolizer {
         while out.len() > 1 && out.last().is_some_and(noise) {
             out.pop();
         }
-        out
+        let python = python.into_iter().map(python_frame).collect();
+        super::interleave::merge(out, python)
+    }
+}
+
+/// A Python frame word of a stack as a report frame (copied at capture time: the code object it
+/// came from may be long gone).
+fn python_frame(word: usize) -> PythonFrame {
+    let frame = match python::frame(word) {
+        Some(f) => Frame {
+            function: Some(f.function),
+            file: Some(f.file),
+            line: (f.line > 0).then_some(f.line),
+            kind: FrameKind::Python,
+            ..Frame::default()
+        },
+        None => Frame {
+            function: Some("(Python frame not kept: table full)".to_string()),
+            kind: FrameKind::Python,
+            ..Frame::default()
+        },
+    };
+    PythonFrame {
+        frame,
+        group_end: word & slot::GROUP_END != 0,
     }
 }
 

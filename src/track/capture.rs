@@ -263,6 +263,8 @@ fn capture_on_own_stack(regs: super::unwind::Regs, depth: usize) -> u32 {
         // is an ordinary frame-pointer frame to it), skipping every frame of ours.
         None => capture_with_libgcc(out),
     };
+    // The calling thread's Python frames, if the host is CPython (issue 16, python/mod.rs).
+    let n = super::python::append(&mut buf, n);
     if n == 0 {
         return NO_STACK;
     }

@@ -993,6 +993,9 @@ mod imp {
                     .snapshot
                     .store(Box::into_raw(Box::new(snapshot)), Ordering::Release);
                 REFRESHES.fetch_add(1, Ordering::Relaxed);
+                // A module loaded since the last look may be libpython (an embedding program
+                // that dlopens it): look for CPython again (nothing if found or refused).
+                crate::track::python::detect();
                 true
             }
             None => false,

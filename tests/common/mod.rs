@@ -407,3 +407,6 @@ pub fn kill(pid: u32, sig: i32) {
     // SAFETY: kill(2) with a pid we spawned.
     unsafe { libc::kill(pid as i32, sig) };
 }
+
+/// Python helpers (issue 16): interpreters, venvs, Python frames, marker lines.
+pub mod python;

@@ -131,6 +131,44 @@ else fail "dep python: python3 NOT FOUND"; fi
 make_venv venv-grpc151 "grpcio==1.51.1"
 make_venv venv-grpc-latest "grpcio"
 
+# ---------------------------------------------------------------- python frames (issue 16)
+# - python3-dev: CPython's headers (internal ones included); a unit test compiles fdguard's
+#   layout table against them.
+# - target/python-deps/venv-urllib3: urllib3 for the urllib3 pool scenario (its own venv, so
+#   the gRPC venvs stay exactly what their stamps say).
+if ! dpkg-query -W -f='${Status}' python3-dev 2>/dev/null | grep -q "install ok installed"; then
+    if ! as_root env DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -q \
+            --no-install-recommends python3-dev >&2; then
+        fail "apt-get install python3-dev failed"
+    fi
+fi
+if [ -f /usr/include/python3.11/internal/pycore_frame.h ] || python3-config --includes >/dev/null 2>&1; then
+    log "dep python3-dev: $(dpkg-query -W -f='${Version}' python3-dev 2>/dev/null)"
+else
+    fail "dep python3-dev: CPython headers MISSING"
+fi
+URLLIB3_SPEC="urllib3==2.8.0"
+URLLIB3_VENV="$REPO_ROOT/target/python-deps/venv-urllib3"
+if [ -f "$URLLIB3_VENV/.fdguard-stamp" ] && [ "$(head -n1 "$URLLIB3_VENV/.fdguard-stamp")" = "$URLLIB3_SPEC" ] \
+        && [ -x "$URLLIB3_VENV/bin/python" ]; then
+    log "dep venv-urllib3: $URLLIB3_SPEC (cached, $URLLIB3_VENV)"
+elif [ -z "$PY" ]; then
+    fail "dep venv-urllib3: no python3 interpreter"
+else
+    log "dep venv-urllib3: creating venv with $URLLIB3_SPEC"
+    rm -rf "$URLLIB3_VENV"
+    mkdir -p "$(dirname "$URLLIB3_VENV")"
+    if timeout 300 "$PY" -m venv "$URLLIB3_VENV" >&2 &&
+       timeout 600 "$URLLIB3_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+            "$URLLIB3_SPEC" >&2 &&
+       timeout 60 "$URLLIB3_VENV/bin/python" -c 'import urllib3' >&2; then
+        printf '%s\n' "$URLLIB3_SPEC" > "$URLLIB3_VENV/.fdguard-stamp"
+        log "dep venv-urllib3: $URLLIB3_SPEC ($URLLIB3_VENV)"
+    else
+        fail "dep venv-urllib3: pip install $URLLIB3_SPEC failed"
+    fi
+fi
+
 if [ "$FAILED" = 1 ]; then
     log "some dependencies are missing; gRPC tests will be skipped"
 fi

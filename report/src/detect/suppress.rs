@@ -1,5 +1,6 @@
 //! Suppressions, LeakSanitizer style: a file of `leak:<pattern>` lines (matched against every
-//! frame's function, module and source file of the finding's sockets; they apply to
+//! frame's function, module and source file of the finding's sockets — for a Python frame its
+//! qualified name and its `.py` file; they apply to
 //! peer_closed, shutdown_not_closed, since_checkpoint and open_at_exit) and `dup:<pattern>`
 //! lines (matched against a duplicate_backend finding's backend; the only rules that apply to
 //! duplicate groups). `*` is a wildcard; a pattern matches anywhere in the text unless anchored
@@ -148,6 +149,47 @@ mod tests {
         );
         assert_eq!(rules[1].kind, RuleKind::Dup);
         assert_eq!(warnings.len(), 2);
+    }
+
+    #[test]
+    fn leak_rules_match_python_functions_and_files() {
+        use crate::{Frame, FrameKind};
+        let mut report: Report =
+            serde_json::from_str(include_str!("../../tests/fixtures/exit_report.json")).unwrap();
+        for socket in &mut report.sockets {
+            socket.stack = vec![Frame {
+                function: Some(format!("Pool.open_{}", socket.fd)),
+                file: Some(format!("/srv/app/pool_{}.py", socket.fd)),
+                line: Some(7),
+                kind: FrameKind::Python,
+                ..Frame::default()
+            }];
+        }
+        let checkpoint = |r: &Report| {
+            r.findings
+                .iter()
+                .find(|f| f.kind == FindingKind::SinceCheckpoint)
+                .unwrap()
+                .suppressed_by
+                .clone()
+        };
+        // since_checkpoint covers fds 9 and 13: a rule naming either one's frame suppresses it.
+        for rule in [
+            "leak:^Pool.open_13$",
+            "leak:*/app/pool_9.py",
+            "leak:Pool.open_*",
+        ] {
+            let mut r = report.clone();
+            apply(&mut r, &parse(rule).0);
+            assert_eq!(checkpoint(&r).as_deref(), Some(rule), "{rule}");
+        }
+        let mut r = report.clone();
+        apply(&mut r, &parse("leak:Pool.open_12\nleak:pool_4.py").0);
+        assert_eq!(
+            checkpoint(&r),
+            None,
+            "rules about other sockets do not apply"
+        );
     }
 
     #[test]
