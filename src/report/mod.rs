@@ -126,7 +126,7 @@ pub struct Written {
     pub states: Vec<StateSeen>,
 }
 
-/// Builds and writes one report. With `fallback_to_stderr` false a failed write is only
+/// Builds and writes one report (`samples`: the watcher's, for the trend detectors). With `fallback_to_stderr` false a failed write is only
 /// returned, not redirected to stderr (the C API's explicit path or fd: the caller gets an
 /// error code).
 pub fn write_with(
@@ -134,6 +134,7 @@ pub fn write_with(
     destination: Destination<'_>,
     format: Format,
     fallback_to_stderr: bool,
+    samples: detect::Samples,
 ) -> Written {
     let _busy = Busy::acquire();
     // Pairs with the fence in `wait_until_idle`: either the exiting thread sees us busy and
@@ -147,7 +148,7 @@ pub fn write_with(
         };
     }
     PROGRESS.fetch_add(1, Ordering::Relaxed);
-    let build::Built { report, states } = build::build(trigger, &|| {
+    let build::Built { report, states } = build::build(trigger, samples, &|| {
         PROGRESS.fetch_add(1, Ordering::Relaxed);
     });
     PROGRESS.fetch_add(1, Ordering::Relaxed);
