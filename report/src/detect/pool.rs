@@ -1,10 +1,11 @@
 //! `duplicate_backend`: several client connections to one backend. Most such groups are pools
 //! (urllib3's, Node's `http.Agent`, a gRPC client with several channels) and are reported as
 //! context: count, ages, idle times. A group is a warning only when it has the
-//! grpc/grpc#38871 shape — a member dead (peer gone) or stale (idle past the idle threshold)
-//! while a sibling to the same backend is alive — or when it keeps growing past its own
-//! high-water mark across the samples.
+//! grpc/grpc#38871 shape — a member dead (peer gone for the grace period, or half-open) or
+//! stale (idle past the idle threshold) while a sibling to the same backend is alive — or when
+//! it keeps growing past its own high-water mark across the samples.
 
+use super::sockets::is_half_open;
 use super::trend::high_water_raises;
 use super::{Settings, fds, list};
 use crate::units::duration;
@@ -22,9 +23,19 @@ enum Suspect {
     Stale(f64),
 }
 
+/// A member is dead once its peer has been gone for the grace period (a pool notices a
+/// hang-up on its next checkout: urllib3's LIFO pool keeps the connection it does not need
+/// right now in CLOSE_WAIT for as long as it does not need it), stale once idle past the idle
+/// threshold.
 fn suspect(s: &Socket, settings: &Settings) -> Option<Suspect> {
-    if peer_gone(s) {
+    if is_half_open(s, settings) {
         return Some(Suspect::Dead);
+    }
+    if peer_gone(s) {
+        return s
+            .peer_closed_s
+            .filter(|&since| since >= settings.grace_s)
+            .map(|_| Suspect::Dead);
     }
     let idle = s.tcp.as_ref().and_then(|t| t.idle_s())?;
     (s.tcp_state == Some(TcpState::Established) && idle >= settings.idle_s)
@@ -74,19 +85,22 @@ pub(super) fn duplicates(
             .iter()
             .map(|m| (*m, suspect(m[0], settings)))
             .collect();
+        // Alive: neither suspect nor hung up (a member whose peer left a moment ago is not
+        // evidence either way).
         let alive: Vec<i32> = judged
             .iter()
-            .filter(|(_, why)| why.is_none())
+            .filter(|(m, why)| why.is_none() && !peer_gone(m[0]))
             .flat_map(|(m, _)| fds(m))
             .collect();
         let mut suspects: Vec<i32> = Vec::new();
         let mut reasons: Vec<String> = Vec::new();
         for (m, why) in &judged {
             let what = match why {
-                Some(Suspect::Dead) => format!(
+                Some(Suspect::Dead) if peer_gone(m[0]) => format!(
                     "dead ({})",
                     m[0].tcp_state.map_or("peer gone", |s| s.as_str())
                 ),
+                Some(Suspect::Dead) => "dead (no ACK from the peer)".to_string(),
                 Some(Suspect::Stale(idle)) => format!("idle for {}", duration(*idle)),
                 None => continue,
             };

@@ -134,20 +134,31 @@ fn stuck_connecting(members: &[&Socket], fd_list: &str, settings: &Settings) -> 
     ))
 }
 
+/// Whether `s` sends data (or keepalive probes) that its peer has not acknowledged for longer
+/// than the half-open threshold: the peer vanished without a FIN. Also how a duplicate group
+/// tells a dead member.
+pub(super) fn is_half_open(s: &Socket, settings: &Settings) -> bool {
+    let (Some(tcp), Some(state)) = (s.tcp.as_ref(), s.tcp_state) else {
+        return false;
+    };
+    let retransmitting = tcp.unacked > 0 && (tcp.retransmits > 0 || tcp.backoff > 0);
+    ACKED_STATES.contains(&state)
+        && tcp.handshake_completed != Some(false)
+        && tcp
+            .last_ack_recv_s
+            .is_some_and(|t| t >= settings.half_open_s)
+        && (retransmitting || tcp.probes > 0)
+}
+
 /// Data (or keepalive probes) unacknowledged for longer than the half-open threshold.
 fn half_open(members: &[&Socket], fd_list: &str, settings: &Settings) -> Option<Finding> {
     let s = members[0];
-    let tcp = s.tcp.as_ref()?;
-    let state = s.tcp_state?;
-    if !ACKED_STATES.contains(&state) || tcp.handshake_completed == Some(false) {
+    if !is_half_open(s, settings) {
         return None;
     }
+    let tcp = s.tcp.as_ref()?;
     let no_ack = tcp.last_ack_recv_s?;
     let retransmitting = tcp.unacked > 0 && (tcp.retransmits > 0 || tcp.backoff > 0);
-    let probing = tcp.probes > 0;
-    if no_ack < settings.half_open_s || !(retransmitting || probing) {
-        return None;
-    }
     let what = if retransmitting {
         format!(
             "{} segment{} unacknowledged, {} retransmission{}",

@@ -131,8 +131,17 @@ fn a_healthy_pool_is_context_not_a_leak() {
 #[test]
 fn duplicate_group_with_a_dead_member_beside_a_live_one_is_the_38871_shape() {
     let a = client(6, 1, "127.0.0.1:50051", "ESTABLISHED", 50.0);
-    let b = client(7, 2, "127.0.0.1:50051", "CLOSE_WAIT", 49.0);
+    let mut b = client(7, 2, "127.0.0.1:50051", "CLOSE_WAIT", 49.0);
     let other = client(8, 3, "127.0.0.1:50052", "ESTABLISHED", 49.0);
+    // Hung up a moment ago: the pool may not have looked yet; context only.
+    b.peer_closed_s = Some(0.5);
+    let f = run(&[a.clone(), b.clone(), other.clone()], &settings());
+    assert_eq!(
+        kinds(&f),
+        vec![(FindingKind::DuplicateBackend, Severity::Info)]
+    );
+    // Dead past the grace period beside a live sibling.
+    b.peer_closed_s = Some(45.0);
     let f = run(&[a, b, other], &settings());
     let dup = of_kind(&f, FindingKind::DuplicateBackend);
     assert_eq!(dup.len(), 1);
