@@ -119,10 +119,17 @@ pub fn queues(fd: i32) -> (Option<u64>, Option<u64>) {
 /// The fd still refers to a socket (not closed behind our back by an untracked path such as
 /// glibc's fclose, nor reused by a file).
 pub fn is_socket(fd: i32) -> bool {
+    socket_inode(fd).is_some()
+}
+
+/// The inode of the socket `fd` refers to (`socket:[N]` in /proc, `ss -e`'s `ino`); `None`
+/// when `fd` is not a socket (closed behind our back, or reused by a file).
+pub fn socket_inode(fd: i32) -> Option<u64> {
     // SAFETY: zeroed stat is a valid out-buffer.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat on any number with a valid out-pointer.
-    unsafe { libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK }
+    let ok = unsafe { libc::fstat(fd, &mut st) == 0 };
+    (ok && st.st_mode & libc::S_IFMT == libc::S_IFSOCK).then_some(st.st_ino)
 }
 
 /// Which end of a connection [`address`] reads.

@@ -82,9 +82,15 @@ pub fn date_hangup(r: &SocketRecord, tcp: &TcpSample, now: u64) -> u64 {
     }
 }
 
-/// A [`TcpSample`] as the report's `tcp` object (times in seconds before now).
-fn activity(fd: i32, tcp: &TcpSample) -> TcpActivity {
-    let secs = |ms: u32| tcp.handshake_completed.then_some(f64::from(ms) / 1000.0);
+/// A [`TcpSample`] as the report's `tcp` object (times in seconds before now). The kernel
+/// counts in jiffies, fdguard in CLOCK_MONOTONIC; on a loaded VM they were seen 10% apart, so
+/// no time is allowed to exceed the socket's own age (nothing happened on it before it
+/// existed).
+fn activity(fd: i32, tcp: &TcpSample, age_s: f64) -> TcpActivity {
+    let secs = |ms: u32| {
+        tcp.handshake_completed
+            .then_some((f64::from(ms) / 1000.0).min(age_s))
+    };
     let (recv_queue, send_queue) = if tcp.state == TcpState::Listen {
         (None, None)
     } else {
@@ -120,7 +126,11 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
         panic!("injected fault (FDGUARD_TEST_FAULT=report-panic)");
     }
     let pid = process::pid();
-    let Snapshot { records, ghosts } = snapshot::take();
+    let Snapshot {
+        records,
+        inodes,
+        ghosts,
+    } = snapshot::take();
     let (program, cmdline) = program_and_cmdline();
 
     let mut symbolizer = Symbolizer::new(&program);
@@ -136,10 +146,11 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
     };
     let mut sockets = Vec::with_capacity(records.len());
     let mut states = Vec::new();
-    for r in &records {
+    for (r, &inode) in records.iter().zip(&inodes) {
         progress();
         let tcp = kernel::tcp_sample(r.fd, r.family, r.sock_type);
         let mut socket = socket_of(r, tcp.map(|t| t.state), now, pid, stack_of(r.stack_id));
+        socket.inode = Some(inode);
         if let Some(tcp) = &tcp {
             let seen = dates(r, tcp, now);
             socket.state_since_s = Some(clock::secs_between(
@@ -152,7 +163,7 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
             if let Some(at) = seen.hung_up_ns {
                 socket.peer_closed_s = Some(clock::secs_between(at, now));
             }
-            socket.tcp = Some(activity(r.fd, tcp));
+            socket.tcp = Some(activity(r.fd, tcp, socket.age_s));
             if seen.entered.is_some() || seen.hung_up_ns.is_some() {
                 states.push(seen);
             }
