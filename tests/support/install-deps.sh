@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install the gRPC test environment for fdguard.
+# Install the test environment for fdguard.
 #   - Debian libgrpc++-dev (1.51.1) + pkg-config   (apt)
 #   - target/deps/venv-grpc151      grpcio==1.51.1  (pip)
 #   - target/deps/venv-grpc-latest  latest grpcio   (pip)
+#   - the findings corpus: redis, nodejs, iproute2 (apt), urllib3 and grpcio 1.85.3 (pip)
 # Idempotent: stamp files make reruns skip pip; apt is skipped when installed.
 # Under CI=true every failure is fatal; otherwise warn and exit 0.
 set -u
@@ -107,6 +108,60 @@ if [ -n "$PY" ]; then log "dep python: $PY ($("$PY" -c 'import platform;print(pl
 else fail "dep python: python3 NOT FOUND"; fi
 make_venv venv-grpc151 "grpcio==1.51.1"
 make_venv venv-grpc-latest "grpcio"
+
+# ---------------------------------------------------------------- findings corpus (issue 10)
+# Real programs the finding tests run under the shim (tests/corpus_*.rs):
+#   - Debian: redis-server + redis-tools (redis-benchmark, redis-cli), nodejs, wget, iproute2
+#     (tc, ip: the half-open test holds a peer's ACKs back inside a private network namespace)
+#   - target/deps/venv-http      urllib3 (a keep-alive pool)
+#   - target/deps/venv-grpc185   grpcio==1.85.3, pinned: grpc.aio keeps a connection open after
+#                                channel.close() while the app holds a call object
+#                                (grpc/grpc#42125, still open for this release)
+need_corpus=()
+for pkg in redis-server redis-tools iproute2 wget; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        need_corpus+=("$pkg")
+    fi
+done
+command -v node >/dev/null 2>&1 || need_corpus+=(nodejs)
+if [ "${#need_corpus[@]}" -gt 0 ]; then
+    log "apt: installing ${need_corpus[*]}"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive timeout 900 apt-get update -q >&2 ||
+       ! as_root env DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -q --no-install-recommends "${need_corpus[@]}" >&2; then
+        fail "apt-get install ${need_corpus[*]} failed"
+    fi
+fi
+for exe in redis-server redis-benchmark redis-cli node wget tc ip unshare; do
+    if command -v "$exe" >/dev/null 2>&1; then log "dep $exe: $(command -v "$exe")"
+    else fail "dep $exe: MISSING"; fi
+done
+
+make_pip_venv() {  # name  pip-spec  python-expression-printing-the-version
+    local name="$1" spec="$2" probe="$3" venv="$DEPS_DIR/$1" stamp="$DEPS_DIR/$1/.fdguard-stamp"
+    if [ -f "$stamp" ] && [ "$(head -n1 "$stamp")" = "$spec" ] && [ -x "$venv/bin/python" ]; then
+        log "dep $name: $(sed -n 2p "$stamp") (cached, $venv)"
+        return 0
+    fi
+    if [ -z "$PY" ]; then fail "dep $name: no python3 interpreter"; return 1; fi
+    log "dep $name: creating venv with $spec"
+    rm -rf "$venv"
+    if ! timeout 300 "$PY" -m venv "$venv" >&2; then
+        fail "dep $name: python -m venv failed (apt-get install python3-venv?)"; return 1
+    fi
+    # shellcheck disable=SC2086  # the spec may name several packages
+    if ! timeout 1200 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+            --only-binary=:all: $spec >&2; then
+        fail "dep $name: pip install $spec failed"; return 1
+    fi
+    local ver
+    ver="$(timeout 60 "$venv/bin/python" -c "$probe" 2>/dev/null)"
+    if [ -z "$ver" ]; then fail "dep $name: probe '$probe' failed"; return 1; fi
+    printf '%s\n%s\n' "$spec" "$ver" > "$stamp"
+    log "dep $name: $ver ($venv)"
+}
+make_pip_venv venv-http "urllib3==2.6.3" 'import urllib3; print("urllib3", urllib3.__version__)'
+make_pip_venv venv-grpc185 "grpcio==1.85.3" 'import grpc; print("grpcio", grpc.__version__)'
+# ---------------------------------------------------------------- end of findings corpus
 
 if [ "$FAILED" = 1 ]; then
     log "some dependencies are missing; gRPC tests will be skipped"
