@@ -6,16 +6,12 @@
 //! it keeps growing past its own high-water mark across the samples.
 
 use super::sockets::is_half_open;
-use super::trend::high_water_raises;
+use super::trend::{rate, rising};
 use super::{Settings, fds, list};
 use crate::units::duration;
 use crate::verdict::{never_connected, peer_gone};
 use crate::{Finding, FindingKind, Role, Severity, Socket, TcpState};
 use std::collections::BTreeMap;
-
-/// New high-water marks, after the first quarter of the samples (warm-up), that make a group
-/// "still growing". A pool fills up once; a leak keeps setting records.
-const GROWING_RAISES: usize = 3;
 
 /// Why a member of a group is suspect.
 enum Suspect {
@@ -108,14 +104,16 @@ pub(super) fn duplicates(
             reasons.push(format!("fd {} {what}", list(&fds(m))));
         }
         suspects.sort_unstable();
+        // Growing past its own high-water mark: the same test as a `growth` finding (a pool
+        // fills up once; a leak keeps setting new highs, by at least FDGUARD_GROWTH_MIN).
         let growing = settings
             .samples
             .by_backend
             .iter()
             .find(|series| series.key == backend)
-            .map(|series| high_water_raises(&series.counts))
-            .filter(|&(raises, at_max)| raises >= GROWING_RAISES && at_max)
-            .map(|(raises, _)| raises);
+            .and_then(|series| {
+                rising(&series.counts, &settings.samples.ago_s, settings.growth_min)
+            });
 
         let ages = span(members.iter().map(|m| m[0].age_s)).unwrap_or_default();
         let idle = span(
@@ -151,9 +149,13 @@ pub(super) fn duplicates(
         } else {
             message.push_str(": a pool or parallel connections, none dead or stale");
         }
-        if let Some(raises) = growing {
+        if let Some(rise) = growing {
             message.push_str(&format!(
-                "; the group keeps growing ({raises} new highs since warm-up)"
+                "; the group keeps growing past its high-water mark: {} to {} in {} ({})",
+                rise.from,
+                rise.to,
+                duration(rise.over_s),
+                rate(rise.per_min)
             ));
         }
         let severity = if shape_38871 || growing.is_some() {

@@ -459,6 +459,7 @@ fn a_duplicate_group_that_keeps_growing_is_a_warning() {
         })
         .collect();
     let mut s = settings();
+    s.growth_min = 4;
     s.samples = Samples {
         ago_s: ago(12, 5.0),
         by_backend: vec![Series {
@@ -470,11 +471,22 @@ fn a_duplicate_group_that_keeps_growing_is_a_warning() {
     let f = run(&members, &s);
     assert_eq!(
         kinds(&f),
-        vec![(FindingKind::DuplicateBackend, Severity::Warning)]
+        vec![
+            (FindingKind::Growth, Severity::Warning),
+            (FindingKind::DuplicateBackend, Severity::Warning)
+        ],
+        "the backend's growth, and the group that keeps growing past its high-water mark"
     );
-    assert!(f[0].message.contains("keeps growing"), "{}", f[0].message);
+    assert!(f[1].message.contains("keeps growing"), "{}", f[1].message);
     // The same pool after it stopped growing: context again.
     s.samples.by_backend[0].counts = vec![1, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6];
+    assert_eq!(
+        kinds(&run(&members, &s)),
+        vec![(FindingKind::DuplicateBackend, Severity::Info)]
+    );
+    // A pool still filling up when the report is taken, by less than FDGUARD_GROWTH_MIN.
+    s.growth_min = 20;
+    s.samples.by_backend[0].counts = vec![0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 6];
     assert_eq!(
         kinds(&run(&members, &s)),
         vec![(FindingKind::DuplicateBackend, Severity::Info)]

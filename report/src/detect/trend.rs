@@ -110,7 +110,8 @@ pub fn rising(counts: &[u32], ago_s: &[f64], min_rise: u64) -> Option<Rise> {
     })
 }
 
-fn rate(per_min: f64) -> String {
+/// `27/min`, `0.5/min`, `1.2/h`.
+pub(super) fn rate(per_min: f64) -> String {
     if per_min >= 10.0 {
         format!("{per_min:.0}/min")
     } else if per_min >= 0.1 {
