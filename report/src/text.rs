@@ -43,8 +43,8 @@ pub fn render(report: &Report) -> String {
 }
 
 /// A report written before findings carried a severity, with the severities its library
-/// meant: [`Finding::severity`] per kind, and an `open_at_exit` finding is a leak when another
-/// leak finding names its socket (those versions called it a leak exactly then, or when its peer
+/// meant: [`Finding::severity`] per kind, and an `open_at_exit` finding is a leak when other
+/// leak findings name all its sockets (those versions called it a leak exactly then, or when its peer
 /// was gone at all; the stricter reading is kept). Reports with severities are used as they are.
 fn with_severities(report: &Report) -> std::borrow::Cow<'_, Report> {
     if report.findings.iter().all(|f| f.severity.is_some()) {
@@ -59,12 +59,19 @@ fn with_severities(report: &Report) -> std::borrow::Cow<'_, Report> {
     let mut report = report.clone();
     for f in report.findings.iter_mut().filter(|f| f.severity.is_none()) {
         f.severity = Some(
-            if f.kind == FindingKind::OpenAtExit && f.fds.iter().any(|fd| leak_fds.contains(fd)) {
+            if f.kind == FindingKind::OpenAtExit
+                && !f.fds.is_empty()
+                && f.fds.iter().all(|fd| leak_fds.contains(fd))
+            {
                 Severity::Leak
             } else {
                 f.severity()
             },
         );
+    }
+    // A filtered view recomputed its counts per severity: recount with these severities.
+    if !report.summary.by_severity.is_empty() {
+        crate::detect::summarize(&mut report);
     }
     std::borrow::Cow::Owned(report)
 }
