@@ -15,7 +15,10 @@
 //!
 //! Counting sockets per stack and per backend rides on the same sweep (no system call): one
 //! sample per completed sweep, kept in [`History`] (bounded: [`CAPACITY`] samples of at most
-//! [`KEYS`] keys each, thinned by halving so they always span the whole run).
+//! [`KEYS`] keys each, thinned by halving so they always span the whole run). The history
+//! belongs to the `fdguard` thread alone (thread-local: a fork child's new thread starts
+//! afresh, and no lock is ever held across a sweep); after each sample it publishes a copy,
+//! which reports read ([`samples`]) under a lock held only to swap a pointer.
 //!
 //! The watcher is the only writer of dates into the table ([`note`] records what a report
 //! learned); the report side reads the table and [`samples`].
@@ -26,9 +29,10 @@ use crate::track::record::{NO_STACK, Role, SocketRecord, TcpSeen};
 use crate::track::sockaddr::{self, PeerAddr};
 use crate::track::{history, table};
 use fdguard_report::detect::{self, Samples, Series};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// TCP connections looked at per tick.
 pub const BUDGET: usize = 2000;
@@ -43,7 +47,40 @@ pub const CAPACITY: usize = 64;
 pub const KEYS: usize = 16;
 
 static CURSOR: AtomicI32 = AtomicI32::new(0);
-static HISTORY: Mutex<Option<History>> = Mutex::new(None);
+/// The latest samples, for reports. WARNING: hold this lock only to swap or clone the `Arc`
+/// (a fork child inherits it in whatever state the parent's threads left it; every user
+/// gives up after a bounded wait).
+static PUBLISHED: Mutex<Option<Arc<Published>>> = Mutex::new(None);
+
+thread_local! {
+    /// The `fdguard` thread's history (the only thread that samples).
+    static HISTORY: RefCell<Option<History>> = const { RefCell::new(None) };
+}
+
+/// A copy of the samples as of the last sweep, with absolute times: a report converts them
+/// to "seconds ago" at its own instant.
+struct Published {
+    pid: i32,
+    at_ns: Vec<u64>,
+    by_stack: Vec<Series<u64>>,
+    by_backend: Vec<Series<String>>,
+    closed_by_backend: Vec<Series<String>>,
+}
+
+impl Published {
+    fn samples(&self, now: u64) -> Samples {
+        Samples {
+            ago_s: self
+                .at_ns
+                .iter()
+                .map(|&at| clock::secs_between(at, now))
+                .collect(),
+            by_stack: self.by_stack.clone(),
+            by_backend: self.by_backend.clone(),
+            closed_by_backend: self.closed_by_backend.clone(),
+        }
+    }
+}
 
 /// One sample: counts at the end of a sweep.
 #[derive(Debug, Clone, Default)]
@@ -186,13 +223,13 @@ impl History {
         }
     }
 
-    /// A sweep is complete: maybe take a sample.
-    fn sweep_done(&mut self, now: u64) {
+    /// A sweep is complete: maybe take a sample (returns whether it did).
+    fn sweep_done(&mut self, now: u64) -> bool {
         self.count_closes();
         let sweep = std::mem::take(&mut self.sweep);
         self.sweeps += 1;
         if self.sweeps < self.stride {
-            return;
+            return false;
         }
         self.sweeps = 0;
         let closed = Counts::from_map(&std::mem::take(&mut self.closed));
@@ -205,6 +242,7 @@ impl History {
         if self.samples.len() >= CAPACITY {
             self.thin();
         }
+        true
     }
 
     /// Drops every other sample, oldest first; the closes it counted go to the next one.
@@ -236,16 +274,19 @@ impl History {
         self.raw_keys.clear();
     }
 
-    /// The samples as the detectors read them, `now` being the report's time.
-    fn export(&self, now: u64) -> Samples {
-        let Some(latest) = self.samples.last() else {
-            return Samples::default();
+    /// The samples as the detectors read them (times still absolute).
+    fn publish(&self) -> Published {
+        let empty = Published {
+            pid: self.pid,
+            at_ns: Vec::new(),
+            by_stack: Vec::new(),
+            by_backend: Vec::new(),
+            closed_by_backend: Vec::new(),
         };
-        let ago_s = self
-            .samples
-            .iter()
-            .map(|s| clock::secs_between(s.at_ns, now))
-            .collect();
+        let Some(latest) = self.samples.last() else {
+            return empty;
+        };
+        let at_ns = self.samples.iter().map(|s| s.at_ns).collect();
         let by_stack = latest
             .by_stack
             .keys()
@@ -279,11 +320,12 @@ impl History {
                 })
             })
             .collect();
-        Samples {
-            ago_s,
+        Published {
+            at_ns,
             by_stack,
             by_backend,
             closed_by_backend,
+            ..empty
         }
     }
 }
@@ -296,15 +338,21 @@ fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
-/// One watcher tick.
+/// One watcher tick (on the `fdguard` thread).
 pub fn sample() {
-    let now = clock::now_ns();
-    let mut guard = HISTORY.lock().unwrap_or_else(|e| e.into_inner());
-    let pid = process::pid();
-    let history = match guard.as_mut() {
-        Some(h) if h.pid == pid => h,
-        _ => guard.insert(History::new(pid, now)), // first tick, or a fork child's
-    };
+    HISTORY.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let now = clock::now_ns();
+        let pid = process::pid();
+        let history = match slot.as_mut() {
+            Some(h) if h.pid == pid => h,
+            _ => slot.insert(History::new(pid, now)),
+        };
+        tick(history, now);
+    });
+}
+
+fn tick(history: &mut History, now: u64) {
     let mut seen = 0usize;
     let resume = table::visit_live_from(CURSOR.load(Ordering::Relaxed), |r| {
         if seen >= BUDGET {
@@ -325,8 +373,11 @@ pub fn sample() {
         true
     });
     CURSOR.store(resume.unwrap_or(0), Ordering::Relaxed);
-    if resume.is_none() {
-        history.sweep_done(now);
+    if resume.is_none() && history.sweep_done(now) {
+        let published = Arc::new(history.publish());
+        if let Ok(mut slot) = PUBLISHED.try_lock() {
+            *slot = Some(published);
+        }
     }
 }
 
@@ -364,33 +415,23 @@ pub fn note(states: &[StateSeen]) {
     }
 }
 
-/// The samples for a report taken now (empty when the watcher has not completed a sweep, or
-/// is busy for longer than a report should wait).
+/// The samples for a report taken now (empty before the watcher's first sample, in a fork
+/// child until its own watcher has sampled, or if the lock cannot be had in 10 ms).
 pub fn samples() -> Samples {
     let now = clock::now_ns();
-    // Bounded: the watcher holds the lock for one tick (a few ms at most); a fork child may
-    // have inherited it held by a thread that no longer exists.
-    for _ in 0..50 {
-        match HISTORY.try_lock() {
-            Ok(guard) => {
-                return match guard.as_ref() {
-                    Some(h) if h.pid == process::pid() => h.export(now),
-                    _ => Samples::default(),
-                };
-            }
-            Err(std::sync::TryLockError::Poisoned(p)) => {
-                return p.into_inner().as_ref().map_or_else(Samples::default, |h| {
-                    if h.pid == process::pid() {
-                        h.export(now)
-                    } else {
-                        Samples::default()
-                    }
-                });
-            }
+    for _ in 0..10 {
+        let published = match PUBLISHED.try_lock() {
+            Ok(slot) => slot.clone(),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().clone(),
             Err(std::sync::TryLockError::WouldBlock) => {
-                std::thread::sleep(std::time::Duration::from_millis(1))
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                continue;
             }
-        }
+        };
+        return match published {
+            Some(p) if p.pid == process::pid() => p.samples(now),
+            _ => Samples::default(),
+        };
     }
     Samples::default()
 }
@@ -432,7 +473,7 @@ mod tests {
             h.samples.last().unwrap().at_ns,
             CAPACITY as u64 * 1_000_000_000
         );
-        let exported = h.export(CAPACITY as u64 * 1_000_000_000);
+        let exported = h.publish().samples(CAPACITY as u64 * 1_000_000_000);
         assert_eq!(exported.ago_s.last(), Some(&0.0));
         assert_eq!(exported.by_stack[0].counts.len(), CAPACITY / 2);
         assert_eq!(exported.closed_by_backend[0].key, "10.0.0.1:80");
