@@ -388,3 +388,98 @@ fn program_and_cmdline() -> (String, Vec<String>) {
         .unwrap_or_default();
     (program, cmdline)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn record(created_s: u64, connect_s: u64) -> SocketRecord {
+        SocketRecord {
+            created_ns: created_s * S,
+            connect_ns: connect_s * S,
+            ..SocketRecord::default()
+        }
+    }
+
+    fn sample(state: TcpState, data_ms: u32, ack_ms: u32) -> TcpSample {
+        TcpSample {
+            state,
+            handshake_completed: true,
+            last_data_recv_ms: data_ms,
+            last_data_sent_ms: data_ms,
+            last_ack_recv_ms: ack_ms,
+            unacked: 0,
+            retransmits: 0,
+            backoff: 0,
+            probes: 0,
+        }
+    }
+
+    #[test]
+    fn states_are_dated_from_the_kernel_where_it_allows() {
+        let now = 1000 * S;
+        let r = record(100, 101);
+        // SYN_SENT: connect() put it there.
+        let syn = TcpSample {
+            handshake_completed: false,
+            ..sample(TcpState::SynSent, 0, 0)
+        };
+        assert_eq!(date_state_entry(&r, &syn, now), 101 * S);
+        // CLOSE_WAIT: the FIN's ACK, 300 s ago, even if the watcher sees it only now.
+        let fin = sample(TcpState::CloseWait, 400_000, 300_000);
+        assert_eq!(date_state_entry(&r, &fin, now), 700 * S);
+        assert_eq!(date_hangup(&r, &fin, now), 700 * S);
+        // ESTABLISHED: no later than the oldest activity the kernel still remembers.
+        let est = sample(TcpState::Established, 500_000, 20_000);
+        assert_eq!(date_state_entry(&r, &est, now), 500 * S);
+        // A reset updates no timestamp: the first sighting.
+        let reset = sample(TcpState::Close, 400_000, 300_000);
+        assert_eq!(date_state_entry(&r, &reset, now), now);
+    }
+
+    #[test]
+    fn a_date_is_never_before_the_socket_its_connect_or_its_previous_state() {
+        let now = 1000 * S;
+        // The kernel's counters say 900 s; the socket is 10 s old.
+        let r = record(990, 991);
+        let fin = sample(TcpState::CloseWait, 900_000, 900_000);
+        assert_eq!(date_state_entry(&r, &fin, now), 991 * S);
+        let seen = SocketRecord {
+            tcp_seen: TcpSeen::new(TcpState::Established, 995 * S),
+            ..r
+        };
+        assert_eq!(date_state_entry(&seen, &fin, now), 995 * S);
+        // Never in the future either.
+        let young = record(2000, 0);
+        assert_eq!(date_state_entry(&young, &fin, now), now);
+    }
+
+    #[test]
+    fn a_never_answered_connection_has_no_activity_times() {
+        let refused = TcpSample {
+            handshake_completed: false,
+            ..sample(TcpState::Close, 1_689_064, 1_689_064)
+        };
+        let activity = activity(-1, &refused, 30.0);
+        assert_eq!(
+            (
+                activity.last_data_recv_s,
+                activity.last_ack_recv_s,
+                activity.handshake_completed
+            ),
+            (None, None, Some(false))
+        );
+        let kept = activity_of_age(5.0);
+        assert_eq!(
+            kept.last_data_sent_s,
+            Some(5.0),
+            "bounded by the socket's age"
+        );
+    }
+
+    fn activity_of_age(age_s: f64) -> TcpActivity {
+        activity(-1, &sample(TcpState::Established, 7_016, 7_016), age_s)
+    }
+}
