@@ -44,8 +44,9 @@ pub fn render(report: &Report) -> String {
 
 /// A report written before findings carried a severity, with the severities its library
 /// meant: [`Finding::severity`] per kind, and an `open_at_exit` finding is a leak when other
-/// leak findings name all its sockets (those versions called it a leak exactly then, or when its peer
-/// was gone at all; the stricter reading is kept). Reports with severities are used as they are.
+/// leak findings name all its sockets (those versions called it a leak then, and also when its
+/// peer was gone at all; the stricter reading is kept). Reports with severities are used as
+/// they are.
 fn with_severities(report: &Report) -> std::borrow::Cow<'_, Report> {
     if report.findings.iter().all(|f| f.severity.is_some()) {
         return std::borrow::Cow::Borrowed(report);
@@ -114,25 +115,18 @@ pub fn summary_line(report: &Report) -> String {
         let count = |level: Severity| summary.by_severity.get(level.as_str()).copied();
         let rest: Vec<String> = [Severity::Warning, Severity::Info]
             .into_iter()
-            .filter_map(|level| {
-                let n = count(level).filter(|&n| n > 0)?;
-                Some(match level {
-                    Severity::Info => format!("{n} info"),
-                    _ => format!("{n} {}{}", level.as_str(), plural(n)),
-                })
-            })
+            .filter_map(|level| Some(severity_phrase(level, count(level).filter(|&n| n > 0)?)))
             .collect();
-        match count(Severity::Leak).filter(|&n| n > 0) {
-            Some(n) if rest.is_empty() => {
-                let _ = write!(line, "; {n} leak{}", plural(n));
-            }
-            Some(n) => {
-                let _ = write!(line, "; {n} leak{}, {}", plural(n), rest.join(", "));
-            }
-            None => {
-                let _ = write!(line, "; no leaks: {}", rest.join(", "));
-            }
-        }
+        let _ = match count(Severity::Leak).filter(|&n| n > 0) {
+            Some(n) if rest.is_empty() => write!(line, "; {}", severity_phrase(Severity::Leak, n)),
+            Some(n) => write!(
+                line,
+                "; {}, {}",
+                severity_phrase(Severity::Leak, n),
+                rest.join(", ")
+            ),
+            None => write!(line, "; no leaks: {}", rest.join(", ")),
+        };
     }
     line
 }
@@ -272,16 +266,21 @@ enum Block<'a> {
     Merged(Merged<'a>),
 }
 
+/// `2 leaks`, `1 warning`, `3 info`.
+fn severity_phrase(level: Severity, n: u64) -> String {
+    match level {
+        Severity::Info => format!("{n} info"),
+        _ => format!("{n} {}{}", level.as_str(), plural(n)),
+    }
+}
+
 /// `2 leaks, 1 warning, 3 info`: unsuppressed findings per severity, most severe first.
 fn severity_counts(findings: &[&Finding]) -> String {
     [Severity::Leak, Severity::Warning, Severity::Info]
         .into_iter()
         .filter_map(|level| {
             let n = findings.iter().filter(|f| f.severity() == level).count() as u64;
-            (n > 0).then(|| match level {
-                Severity::Info => format!("{n} info"),
-                _ => format!("{n} {}{}", level.as_str(), plural(n)),
-            })
+            (n > 0).then(|| severity_phrase(level, n))
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -1057,6 +1056,24 @@ mod tests {
             "SUMMARY: fdguard: 0 live sockets from 0 stacks; findings: 1 peer_closed, \
              2 open_at_exit, 3 from_the_future (4 suppressed)"
         );
+    }
+
+    #[test]
+    fn summary_says_how_many_leaks_and_says_so_when_there_are_none() {
+        let mut report = empty_report();
+        report
+            .summary
+            .findings
+            .insert("duplicate_backend".to_string(), 2);
+        report.summary.by_severity.insert("info".to_string(), 2);
+        assert!(
+            summary_line(&report).ends_with("findings: 2 duplicate_backend; no leaks: 2 info"),
+            "{}",
+            summary_line(&report)
+        );
+        report.summary.by_severity.insert("leak".to_string(), 1);
+        report.summary.by_severity.insert("warning".to_string(), 1);
+        assert!(summary_line(&report).ends_with("; 1 leak, 1 warning, 2 info"));
     }
 
     #[test]
