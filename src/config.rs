@@ -260,7 +260,7 @@ pub const VARIABLES: &[Variable] = &[
         name: "FDGUARD_CHURN_PER_MIN",
         default: "60",
         expects: "a number of connections per minute, at least 1",
-        doc: "connections per minute to one backend, closed and reopened, below which `reconnect_churn` is never reported; above it, churn is reported when it is also 10 times the backend's own earlier rate (or the process's average per backend)",
+        doc: "connections per minute to one backend, closed and reopened, below which `reconnect_churn` is never reported; above it, churn is reported when it is also 10 times the backend's own earlier rate (or the process's average per backend) and at least 20 connections were closed in that time",
         apply: |c, v| {
             c.churn_per_min =
                 number(v, 100_000_000).and_then(|n| if n >= 1 { Ok(n) } else { Err(()) })?;

@@ -23,7 +23,7 @@
 //! - `growth` (warning): live sockets per creating stack or per backend that keep rising across
 //!   the samples (needs [`Samples`]).
 //! - `reconnect_churn` (warning): connections to one backend closed and reopened per minute far
-//!   above the process's own norm (needs [`Samples`]).
+//!   above the process's own norm, and at least 20 of them (needs [`Samples`]).
 //! - `duplicate_backend`: several client connections to one backend. A pool is context (info);
 //!   a warning when a member is dead or stale while a sibling is alive (the grpc/grpc#38871
 //!   shape) or when the group keeps growing past its own high-water mark.

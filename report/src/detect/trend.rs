@@ -55,6 +55,10 @@ const CHURN_FACTOR: f64 = 10.0;
 /// Reconnect churn compares the last quarter of the sampled time (at most this long) with the
 /// time before it.
 const CHURN_WINDOW_MAX_S: f64 = 60.0;
+/// Fewest closed connections in that window for churn: a pool that reconnects its 4 members
+/// after the server closed them for being idle is not a reconnect loop, however short the
+/// window makes the rate look (4 in 2 s read as 120 a minute in a urllib3 test).
+const CHURN_MIN_CLOSES: u64 = 20;
 
 /// How many times `counts` set a new high-water mark after its first quarter, and whether its
 /// last value is the high-water mark.
@@ -212,8 +216,12 @@ fn abbreviated(fds: &[i32]) -> String {
     }
 }
 
-/// Closes per minute in the sample intervals `range` (interval `i` ends at sample `i`).
-fn closes_per_min(counts: &[u32], ago_s: &[f64], range: std::ops::Range<usize>) -> Option<f64> {
+/// Closes in the sample intervals `range` (interval `i` ends at sample `i`), and per minute.
+fn closes_per_min(
+    counts: &[u32],
+    ago_s: &[f64],
+    range: std::ops::Range<usize>,
+) -> Option<(u64, f64)> {
     let (first, last) = (range.start, range.end.checked_sub(1)?);
     if first == 0 || first > last {
         return None;
@@ -221,7 +229,7 @@ fn closes_per_min(counts: &[u32], ago_s: &[f64], range: std::ops::Range<usize>) 
     let span = ago_s[first - 1] - ago_s[last];
     (span > 0.0).then(|| {
         let n: u64 = counts[range].iter().map(|&c| u64::from(c)).sum();
-        n as f64 * 60.0 / span
+        (n, n as f64 * 60.0 / span)
     })
 }
 
@@ -266,16 +274,19 @@ pub(super) fn churn(
     let process_norm = older_total as f64 * 60.0 / older_span / older_backends as f64;
     let mut out = Vec::new();
     for series in aligned() {
-        let Some(recent) = closes_per_min(&series.counts, ago, split..n) else {
+        let Some((closes, recent)) = closes_per_min(&series.counts, ago, split..n) else {
             continue;
         };
         let own_history = series.counts[1..split].iter().any(|&c| c > 0);
         let norm = if own_history {
-            closes_per_min(&series.counts, ago, 1..split).unwrap_or(0.0)
+            closes_per_min(&series.counts, ago, 1..split).map_or(0.0, |(_, rate)| rate)
         } else {
             process_norm
         };
-        if recent < settings.churn_per_min || recent < CHURN_FACTOR * norm {
+        if closes < CHURN_MIN_CLOSES
+            || recent < settings.churn_per_min
+            || recent < CHURN_FACTOR * norm
+        {
             continue;
         }
         let members: Vec<&Vec<&Socket>> = sockets_by_id
