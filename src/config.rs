@@ -63,6 +63,9 @@ pub struct Config {
     pub history: usize,
     /// Cached unwinder (framehop) with libgcc as fallback; `false`: libgcc only.
     pub fast_unwind: bool,
+    /// Directory of node_exporter's textfile collector: one `.prom` file per process, rewritten
+    /// on the `fdguard` thread's tick (`agent::metrics`). `None`: no metrics.
+    pub metrics_dir: Option<PathBuf>,
     /// Test-only fault injection (`FDGUARD_TEST_FAULT`): `hook-panic` panics inside the
     /// socket() bookkeeping, `report-panic` inside report building. Proves that an internal
     /// fault disables fdguard instead of hurting the host. Deliberately not in [`VARIABLES`].
@@ -91,6 +94,7 @@ impl Default for Config {
             disabled: false,
             history: 0,
             fast_unwind: true,
+            metrics_dir: None,
             test_fault: None,
         };
         for v in VARIABLES.iter().filter(|v| !v.default.is_empty()) {
@@ -337,6 +341,19 @@ pub const VARIABLES: &[Variable] = &[
         },
     },
     Variable {
+        name: "FDGUARD_METRICS_DIR",
+        default: "",
+        expects: "an absolute directory path (at most 3000 bytes, one line)",
+        doc: "directory read by node_exporter's textfile collector (`--collector.textfile.directory`): the `fdguard` thread rewrites `fdguard-<pid>.prom` there on its watcher tick (so it needs `FDGUARD_WATCH_MS` > 0), atomically and mode 0644, never through a symlink; a normal exit removes it, and files of crashed processes are swept (see [Fleet](#fleet-prometheus-and-continuous-profilers)). Nothing listens on a port.",
+        apply: |c, v| {
+            if !v.starts_with('/') || v.len() > 3000 || v.contains('\n') {
+                return Err(());
+            }
+            c.metrics_dir = Some(PathBuf::from(v));
+            Ok(())
+        },
+    },
+    Variable {
         name: "FDGUARD_DISABLE",
         default: "0",
         expects: "`0` or `1`",
@@ -388,6 +405,14 @@ pub fn parse(lookup: impl Fn(&str) -> Option<String>) -> (Config, Vec<String>) {
                 v.name, v.expects
             ));
         }
+    }
+    if c.metrics_dir.is_some() && c.watch_ms == 0 {
+        warnings.push(
+            "fdguard: FDGUARD_METRICS_DIR needs FDGUARD_WATCH_MS > 0 (metrics are written on the \
+             watcher's tick); writing no metrics"
+                .to_string(),
+        );
+        c.metrics_dir = None;
     }
     c.test_fault = lookup("FDGUARD_TEST_FAULT").map(|v| v.trim().to_string());
     (c, warnings)
@@ -511,6 +536,24 @@ mod tests {
         assert_eq!((c.sink, w.len()), (Sink::Stderr, 1));
         let (c, w) = parse_map(&[("FDGUARD_DUP_MIN", "1")]);
         assert_eq!((c.dup_min, w.len()), (2, 1));
+    }
+
+    #[test]
+    fn metrics_dir_is_absolute_and_needs_the_watcher() {
+        let (c, w) = parse_map(&[("FDGUARD_METRICS_DIR", "/var/lib/node_exporter")]);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(
+            c.metrics_dir.as_deref(),
+            Some(std::path::Path::new("/var/lib/node_exporter"))
+        );
+        let (c, w) = parse_map(&[("FDGUARD_METRICS_DIR", "relative/dir")]);
+        assert_eq!((c.metrics_dir, w.len()), (None, 1));
+        let (c, w) = parse_map(&[("FDGUARD_METRICS_DIR", "/tmp/m"), ("FDGUARD_WATCH_MS", "0")]);
+        assert_eq!(c.metrics_dir, None);
+        assert!(
+            w.len() == 1 && w[0].contains("FDGUARD_WATCH_MS"),
+            "one line naming why: {w:?}"
+        );
     }
 
     #[test]

@@ -8,6 +8,10 @@
  *     report, through the C API fdguard_report_to_path() when the library exports it, else by
  *     sending SIGUSR1 and waiting for the report file (FDGUARD_REPORT=REPORT_DIR/sig-%p-%n)
  *     to appear (text only: the format then comes from FDGUARD_FORMAT).
+ *   - with FDGUARD_METRICS_DIR set (and the shim expected), instead of the reports: the
+ *     metrics writer's cost, read from this process's own metrics file once an update has
+ *     counted every socket (bounded: 120 s): the update's duration, the interval the writer
+ *     chose after it, the file's size and series;
  * Prints one JSON line, whose "exit_at_unix_ns" (CLOCK_REALTIME, comparable across
  * processes) is taken just before main returns with every fd still open, so the caller can
  * time the exit (fdguard's exit report, valgrind's fd report). */
@@ -71,6 +75,64 @@ static double report_signal(const char *dir) {
   return -1;
 }
 
+/* The value of the first sample of `name` in the Prometheus text `text` (-1 if none). */
+static double prom_value(const char *text, const char *name) {
+  size_t n = strlen(name);
+  for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+    if (strncmp(line, name, n) == 0 && (line[n] == '{' || line[n] == ' ')) {
+      const char *sp = strchr(line, '}');
+      sp = sp ? sp + 1 : line + n;
+      return strtod(sp, NULL);
+    }
+  }
+  return -1;
+}
+
+/* The sum of every sample of `name`, and how many sample lines the text has. */
+static double prom_sum(const char *text, const char *name, long *series) {
+  size_t n = strlen(name);
+  double sum = 0;
+  *series = 0;
+  for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+    if (*line != '#' && *line != '\n') (*series)++;
+    if (strncmp(line, name, n) == 0 && line[n] == '{') {
+      const char *sp = strchr(line, '}');
+      if (sp) sum += strtod(sp + 1, NULL);
+    }
+  }
+  return sum;
+}
+
+struct metrics { double update_ms, interval_s, wait_s; long bytes, series; };
+
+/* Waits (at most 120 s) until this process's metrics file counts `sockets` socket fds. */
+static int wait_for_metrics(const char *dir, long sockets, struct metrics *m) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/fdguard-%d.prom", dir, (int)getpid());
+  static char text[1 << 20];
+  double t0 = now_ns();
+  while (now_ns() - t0 < 120e9) {
+    FILE *f = fopen(path, "r");
+    if (f) {
+      size_t len = fread(text, 1, sizeof text - 1, f);
+      fclose(f);
+      text[len] = 0;
+      long series = 0;
+      if ((long)prom_sum(text, "fdguard_sockets", &series) == sockets) {
+        m->update_ms = prom_value(text, "fdguard_metrics_update_duration_seconds") * 1e3;
+        m->interval_s = prom_value(text, "fdguard_metrics_interval_seconds");
+        m->bytes = (long)len;
+        m->series = series;
+        m->wait_s = (now_ns() - t0) / 1e9;
+        return 0;
+      }
+    }
+    usleep(20000);
+  }
+  fprintf(stderr, "no metrics update counting %ld sockets in %s within 120 s\n", sockets, path);
+  return -1;
+}
+
 int main(int argc, char **argv) {
   long conns = arg_long(argc, argv, 1, 1000);
   const char *dir = argc > 2 ? argv[2] : "/tmp";
@@ -105,7 +167,12 @@ int main(int argc, char **argv) {
   const char *via = "none";
   double text_ms = -1, json_ms = -1;
   const char *expect = getenv("FDGUARD_EXPECT_SHIM");
-  if (expect && strcmp(expect, "1") == 0) {
+  const char *metrics_dir = getenv("FDGUARD_METRICS_DIR");
+  struct metrics m = {-1, -1, -1, -1, -1};
+  if (expect && strcmp(expect, "1") == 0 && metrics_dir && *metrics_dir) {
+    via = "metrics";
+    if (wait_for_metrics(metrics_dir, 2 * conns + 1, &m) != 0) return 3;
+  } else if (expect && strcmp(expect, "1") == 0) {
     report_to_path_fn fn = (report_to_path_fn)dlsym(RTLD_DEFAULT, "fdguard_report_to_path");
     if (fn) {
       via = "capi";
@@ -118,8 +185,10 @@ int main(int argc, char **argv) {
   }
   printf("{\"ns_per_op\": %.1f, \"connections\": %ld, \"sockets\": %ld, \"rss_bytes\": %ld, "
          "\"report_via\": \"%s\", \"report_text_ms\": %.2f, \"report_json_ms\": %.2f, "
-         "\"exit_at_unix_ns\": %.0f}\n",
-         setup / (double)conns, conns, 2 * conns + 1, rss, via, text_ms, json_ms, unix_ns());
+         "\"metrics_update_ms\": %.3f, \"metrics_interval_s\": %.3f, \"metrics_bytes\": %ld, "
+         "\"metrics_series\": %ld, \"metrics_wait_s\": %.3f, \"exit_at_unix_ns\": %.0f}\n",
+         setup / (double)conns, conns, 2 * conns + 1, rss, via, text_ms, json_ms, m.update_ms,
+         m.interval_s, m.bytes, m.series, m.wait_s, unix_ns());
   fflush(stdout);
   return 0;
 }

@@ -213,6 +213,9 @@ fn derive(m: &Medians, sizes: &Sizes, shim: Mode) -> Derived {
     }
 }
 
+/// The metrics writer's average budget per watcher tick (src/agent/metrics.rs `BUDGET_NS`).
+const METRICS_BUDGET_MS: f64 = 2.0;
+
 fn opt(v: Option<f64>, decimals: usize) -> String {
     v.map(|v| format!("{v:.decimals$}"))
         .unwrap_or_else(|| "-".into())
@@ -357,6 +360,21 @@ pub fn render(ctx: &Context, sizes: &Sizes, rounds: usize, samples: &Samples) ->
             base(|x| x.symbolise_json_us, 1)
         ),
     ));
+    let metric = |name: &str| m.get("live_metrics", Mode::Fdguard, name);
+    if let (Some(update_ms), Some(interval_s)) =
+        (metric("metrics_update_ms"), metric("metrics_interval_s"))
+    {
+        // Ticks are 1 s apart (FDGUARD_WATCH_MS's default).
+        out.push_str(&format!(
+            "metrics file (FDGUARD_METRICS_DIR) with {} live sockets: {update_ms:.1} ms CPU per update, \
+             next one {interval_s:.0} tick(s) later = {:.2} ms per 1 s tick (budget {:.1}); {} series, {} bytes\n",
+            opt(metric("sockets"), 0),
+            update_ms / interval_s.max(1.0),
+            METRICS_BUDGET_MS,
+            opt(metric("metrics_series"), 0),
+            opt(metric("metrics_bytes"), 0),
+        ));
+    }
     if d.grpc_rps_change.is_some() {
         out.push_str(&format!(
             "gRPC throughput change with fdguard, % RPC/s (target >= -3): {}\n",

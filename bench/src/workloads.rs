@@ -225,6 +225,9 @@ pub fn round(ctx: &Context, sizes: &Sizes, round: usize, samples: &mut Samples) 
             mode,
         );
     }
+    // The metrics writer (FDGUARD_METRICS_DIR) on the same live sockets, fdguard only (a
+    // baseline library may predate it).
+    metrics(ctx, sizes, samples, sizes.live_connections);
     for mode in available(&[Mode::Fdguard, Mode::Baseline]) {
         for kind in ["distinct", "same"] {
             stacks(ctx, sizes, samples, kind, mode);
@@ -321,6 +324,40 @@ fn live(
     }
     if let Some(via) = json["report_via"].as_str().filter(|v| *v != "none") {
         samples.note_once(format!("report timing via {via}"));
+    }
+}
+
+/// `live.c` with FDGUARD_METRICS_DIR: the metrics writer's CPU time per update with every
+/// socket open, the interval it chose after it, and the file it wrote (read by the workload
+/// from its own metrics file; default watcher tick).
+fn metrics(ctx: &Context, sizes: &Sizes, samples: &mut Samples, connections: u64) {
+    let workload = "live_metrics";
+    let dir = ctx.scratch.join(workload);
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        samples.failures.push(format!("{}: {e}", dir.display()));
+        return;
+    }
+    let argv = os(&[
+        ctx.program("live").display().to_string(),
+        connections.to_string(),
+        dir.display().to_string(),
+    ]);
+    let env = [("FDGUARD_METRICS_DIR", dir.clone().into_os_string())];
+    match ctx.run(Mode::Fdguard, &argv, &env, sizes.timeout) {
+        Ok(out) => samples.add_json(
+            workload,
+            Mode::Fdguard,
+            &out.json,
+            &[
+                "sockets",
+                "metrics_update_ms",
+                "metrics_interval_s",
+                "metrics_bytes",
+                "metrics_series",
+            ],
+        ),
+        Err(e) => samples.failures.push(format!("{workload}: {e}")),
     }
 }
 

@@ -5,19 +5,30 @@
 //! - [`report_cmd`]: ask a live process for a report ([`control`] is the request protocol).
 //! - [`show`], [`diff_cmd`]: render, filter and compare JSON reports.
 //! - [`demo`]: a self-contained demonstration of the grpc/grpc#38871 leak pattern.
+//! - [`export`]: reports as a pprof profile for continuous profilers ([`pprof`] encodes it).
 //! - [`preload`]: finding the library, `LD_PRELOAD`, and whether a program can be interposed.
+//! - [`inspect`]: a report of any process from outside (`/proc` and sock_diag, no preload).
+//! - [`watch`]: samples on a schedule and what grew ([`timeline`]); [`html`] draws it
+//!   ([`html_cmd`]: `fdguard html` on saved reports).
 
 pub mod control;
 pub mod demo;
 pub mod diff_cmd;
 pub mod error;
+pub mod export;
 pub mod files;
+pub mod html;
+pub mod html_cmd;
+pub mod inspect;
+pub mod pprof;
 pub mod preload;
 pub mod report_cmd;
 pub mod run;
 pub mod show;
 pub mod signals;
 pub mod style;
+pub mod timeline;
+pub mod watch;
 
 /// The two report formats the library writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

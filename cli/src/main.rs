@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fdguard_cli::error::{EXIT_OK, Failure};
-use fdguard_cli::{ReportFormat, demo, diff_cmd, report_cmd, run, show, signals};
+use fdguard_cli::{
+    ReportFormat, demo, diff_cmd, export, html_cmd, inspect, report_cmd, run, show, signals, watch,
+};
 use fdguard_report::FindingKind;
 use fdguard_report::filter::Filter;
 
@@ -24,11 +26,14 @@ use fdguard_report::filter::Filter;
         "  fdguard report 4242                          ask a running program for a report now\n",
         "  fdguard show fdguard-reports/*/fdguard.4242.1.json --kind peer_closed\n",
         "  fdguard diff before.json after.json          what grew between two reports\n",
+        "  fdguard inspect 4242                         any running process, from outside (no preload)\n",
+        "  fdguard watch 4242 --every 30s --for 2h      sample it, keep every sample, say what grew\n",
         "\n",
         "Exit status:\n",
         "  0  success\n",
         "  1  the operation failed (no such process, library not found or not loaded, bad report file, …)\n",
         "  2  usage error\n",
+        "  3, 4, 5  inspect/watch: no such process, permission denied, no sock_diag in the kernel\n",
         "  `fdguard run` exits with the program's status (128+N if signal N killed it)."
     )
 )]
@@ -49,6 +54,8 @@ enum Workload {
         "  fdguard run --report /tmp/reports/ --grace-ms 2000 --exitcode 23 -- ./client\n",
         "      fail the run (status 23) if a socket stays open 2s after its peer hung up\n",
         "  fdguard run --signal SIGUSR2 -- ./server    (the program uses SIGUSR1 itself)\n",
+        "  fdguard run --metrics-dir /var/lib/node_exporter/textfile -- ./server\n",
+        "      Prometheus metrics through node_exporter's textfile collector\n",
         "\n",
         "While it runs: `fdguard report PID` prints a report of the program on demand.\n",
         "Programs LD_PRELOAD cannot reach (static, Go, setuid) get a warning and run anyway.\n",
@@ -100,6 +107,72 @@ enum Workload {
         "Exit status: 0 compared; 1 unreadable or invalid report; 2 usage error."
     ))]
     Diff(DiffArgs),
+
+    /// Export live sockets by creating stack as a pprof profile (Pyroscope, Parca, go tool pprof).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  fdguard export --pprof sockets.pb.gz report.json\n",
+        "  fdguard export --pprof fleet.pb.gz reports/          every *.json; the latest report of each process\n",
+        "  go tool pprof -top sockets.pb.gz\n",
+        "  curl --data-binary @sockets.pb.gz 'http://pyroscope:4040/ingest?name=myapp.sockets&format=pprof'\n",
+        "\n",
+        "Samples: socket fds (sample type sockets/count) by creating stack, labelled backend, tcp_state, finding.\n",
+        "\n",
+        "Exit status: 0 written; 1 no usable report or the file cannot be written; 2 usage error."
+    ))]
+    Export(ExportArgs),
+
+    /// Report the sockets of any running process, from outside (no LD_PRELOAD, no restart).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  fdguard inspect 4242\n",
+        "  fdguard inspect $(pidof my_server) --json | jq '.findings'\n",
+        "  fdguard inspect 4242 --grace-ms 5000 --json | fdguard show - --kind peer_closed\n",
+        "\n",
+        "Reads /proc/PID/fd and the kernel's socket tables (sock_diag, as `ss` does), plus\n",
+        "pidfd_getfd for sockets no table lists (TCP in CLOSE). Same user or root.\n",
+        "Same report layout and JSON schema as the library's, without stacks (origin: observed).\n",
+        "\n",
+        "Exit status:\n",
+        "  0  inspected\n",
+        "  1  other failure (unwritable output, …)\n",
+        "  2  usage error\n",
+        "  3  no such process, or it exited before or during the inspection\n",
+        "  4  permission denied (another user's process, ptrace restrictions)\n",
+        "  5  the kernel lacks the socket diagnostics (sock_diag/inet_diag) needed"
+    ))]
+    Inspect(InspectArgs),
+
+    /// Sample processes on a schedule, keep every sample, and say what grew (with an HTML timeline).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  fdguard watch 4242                               every 30s for 1h, samples in ./fdguard-watch/<time>-<pid>/\n",
+        "  fdguard watch 4242 --every 10s --for 10m --out /tmp/w\n",
+        "  fdguard watch $(pidof server) $(pidof client) --for 2h\n",
+        "  fdguard html /tmp/w                              redraw the timeline from the samples\n",
+        "\n",
+        "Each sample is a full report from libfdguard.so when the process has it loaded (with stacks),\n",
+        "otherwise `fdguard inspect` from outside. Ctrl-C (or SIGTERM) stops; the summary is still written.\n",
+        "The directory gets sample.<pid>.<n>.json, summary.json and timeline.html (self-contained).\n",
+        "\n",
+        "Exit status: 0 watched (also when the process exited meanwhile); 1 cannot write the samples;\n",
+        "2 usage error; 3, 4, 5 as for inspect, when not even a first sample could be taken."
+    ))]
+    Watch(WatchArgs),
+
+    /// Draw the HTML timeline of a watch directory or of saved JSON reports.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  fdguard html fdguard-watch/20261126-230000-77/      writes timeline.html there\n",
+        "  fdguard html fdguard-reports/*/fdguard.4242.*.json -o leak.html\n",
+        "\n",
+        "One self-contained file (inline SVG, CSS and script; no network): live sockets per backend and\n",
+        "per TCP state over time, the fd budget, when each finding first appeared, and what grew,\n",
+        "linked to its creating stacks. `fdguard show` keeps the text view of one report.\n",
+        "\n",
+        "Exit status: 0 written; 1 no report found, unreadable report or unwritable output; 2 usage error."
+    ))]
+    Html(HtmlArgs),
 
     /// Demonstrate a CLOSE_WAIT leak being found (loopback only, a few seconds).
     #[command(after_help = concat!(
@@ -173,6 +246,9 @@ struct RunArgs {
     /// When to write a report at exit.
     #[arg(long, value_enum, value_name = "WHEN")]
     exit_report: Option<ExitReportArg>,
+    /// Write Prometheus metrics for node_exporter's textfile collector into DIR (fdguard-<pid>.prom).
+    #[arg(long, value_name = "DIR")]
+    metrics_dir: Option<PathBuf>,
     /// Print only where the reports are, not the last report.
     #[arg(long, short)]
     quiet: bool,
@@ -233,6 +309,96 @@ struct DiffArgs {
     /// Print the diff as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args, Debug)]
+struct ExportArgs {
+    /// Write a gzipped pprof profile (profile.proto) here.
+    #[arg(long, value_name = "OUT.pb.gz", required = true)]
+    pprof: PathBuf,
+    /// JSON reports, or directories of them.
+    #[arg(required = true, value_name = "REPORT.json|DIR")]
+    inputs: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct InspectArgs {
+    /// Process ids (any process the caller may inspect: same user, or root).
+    #[arg(value_name = "PID", required = true)]
+    pids: Vec<i32>,
+    /// Output format (several PIDs: one text report after the other, or a JSON array).
+    #[arg(long, value_enum, default_value_t = FormatArg::Text, conflicts_with = "json")]
+    format: FormatArg,
+    /// Shorthand for `--format json`.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    judging: JudgingArgs,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct WatchArgs {
+    /// Process ids.
+    #[arg(value_name = "PID", required = true)]
+    pids: Vec<i32>,
+    /// Time between samples (30s, 500ms, 10m, 1h30m; at least 100ms).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = watch::parse_duration)]
+    every: std::time::Duration,
+    /// How long to watch.
+    #[arg(long = "for", value_name = "DURATION", default_value = "1h", value_parser = watch::parse_duration)]
+    duration: std::time::Duration,
+    /// Directory for the samples, summary.json and timeline.html (default: fdguard-watch/<UTC time>-<pid>/).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    judging: JudgingArgs,
+    /// Seconds to wait for each report from libfdguard.so.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
+    timeout: f64,
+    /// Print the final summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct HtmlArgs {
+    /// A `fdguard watch` directory, or JSON report files.
+    #[arg(value_name = "DIR|REPORT.json", required = true)]
+    inputs: Vec<PathBuf>,
+    /// Where to write the page (default: DIR/timeline.html for one directory, else ./fdguard-timeline.html).
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// How `inspect` and `watch` judge sockets (the library's settings, same defaults).
+#[derive(Args, Debug)]
+struct JudgingArgs {
+    /// How long a socket may stay open after its peer hung up before it is a finding (the library's FDGUARD_GRACE_MS).
+    #[arg(long, value_name = "MS", default_value_t = 60000)]
+    grace_ms: u64,
+    /// Simultaneous connections to one backend that make a duplicate_backend finding.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(2..))]
+    dup_min: u64,
+    /// Suppressions file (`leak:<pattern>`, `dup:<backend pattern>`, `#` comments).
+    #[arg(long, value_name = "FILE")]
+    suppressions: Option<PathBuf>,
+}
+
+impl JudgingArgs {
+    fn into_judging(self) -> Result<inspect::Judging, Failure> {
+        let mut judging = inspect::Judging {
+            grace_s: self.grace_ms as f64 / 1000.0,
+            dup_min: self.dup_min as usize,
+            rules: Vec::new(),
+        };
+        if let Some(path) = &self.suppressions {
+            judging.load_suppressions(path)?;
+        }
+        Ok(judging)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -323,6 +489,7 @@ impl RunArgs {
             exitcode: self.exitcode,
             stack_depth: self.stack_depth,
             exit_report: self.exit_report.map(Into::into),
+            metrics_dir: self.metrics_dir,
             quiet: self.quiet,
         }
     }
@@ -357,6 +524,35 @@ fn dispatch(workload: Workload) -> Result<i32, Failure> {
             old: args.old,
             new: args.new,
             json: args.json,
+        })
+        .map(|()| EXIT_OK),
+        Workload::Export(args) => export::run(&export::ExportOptions {
+            pprof: args.pprof,
+            inputs: args.inputs,
+        })
+        .map(|()| EXIT_OK),
+        Workload::Inspect(args) => inspect::inspect(&inspect::InspectOptions {
+            pids: args.pids,
+            format: if args.json {
+                FormatArg::Json.into()
+            } else {
+                args.format.into()
+            },
+            judging: args.judging.into_judging()?,
+            output: args.output,
+        }),
+        Workload::Watch(args) => watch::watch(&watch::WatchOptions {
+            pids: args.pids,
+            every: args.every,
+            duration: args.duration,
+            out: args.out,
+            judging: args.judging.into_judging()?,
+            timeout: Duration::from_secs_f64(args.timeout),
+            json: args.json,
+        }),
+        Workload::Html(args) => html_cmd::html(&html_cmd::HtmlOptions {
+            inputs: args.inputs,
+            output: args.output,
         })
         .map(|()| EXIT_OK),
         Workload::Demo(args) => demo::demo(&demo::DemoOptions {

@@ -84,6 +84,8 @@ pub struct RunOptions {
     pub stack_depth: Option<u32>,
     /// `FDGUARD_EXIT_REPORT`.
     pub exit_report: Option<ExitReport>,
+    /// `FDGUARD_METRICS_DIR` (created if missing; made absolute).
+    pub metrics_dir: Option<PathBuf>,
     /// Print only where the reports are.
     pub quiet: bool,
 }
@@ -224,6 +226,22 @@ pub fn child_environment(
     }
     if let Some(mode) = options.exit_report {
         set("FDGUARD_EXIT_REPORT", mode.as_str().to_string());
+    }
+    if let Some(dir) = &options.metrics_dir {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::new(format!(
+                "cannot create the metrics directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let dir = absolute(dir)?;
+        let text = dir.to_str().ok_or_else(|| {
+            Failure::usage(format!(
+                "--metrics-dir {} is not valid UTF-8",
+                dir.display()
+            ))
+        })?;
+        set("FDGUARD_METRICS_DIR", text.to_string());
     }
     Ok(vars)
 }
@@ -683,6 +701,7 @@ mod tests {
             exitcode: Some(23),
             stack_depth: None,
             exit_report: Some(ExitReport::Always),
+            metrics_dir: Some(std::env::temp_dir().join("fdguard-run-test-metrics")),
             quiet: false,
         };
         let destination = Destination::Files {
@@ -709,6 +728,13 @@ mod tests {
         assert_eq!(get("FDGUARD_IDLE_MS").unwrap(), "5000");
         assert_eq!(get("FDGUARD_EXITCODE").unwrap(), "23");
         assert_eq!(get("FDGUARD_EXIT_REPORT").unwrap(), "always");
+        assert_eq!(
+            get("FDGUARD_METRICS_DIR").unwrap(),
+            std::env::temp_dir()
+                .join("fdguard-run-test-metrics")
+                .display()
+                .to_string()
+        );
         assert_eq!(
             get("FDGUARD_WATCH_MS"),
             None,

@@ -10,6 +10,7 @@
 pub mod detect;
 pub mod diff;
 pub mod filter;
+pub mod fleet;
 #[allow(missing_docs)]
 pub mod model;
 pub mod signal;

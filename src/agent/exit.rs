@@ -53,6 +53,7 @@ pub fn before_exit(status: i32, abrupt: bool) -> i32 {
     if DONE.swap(true, Ordering::AcqRel) {
         return status;
     }
+    super::metrics::remove_at_exit();
     // No signal report may start from now on (exit_group would cut it off half written); one
     // in progress is waited for, inside the write below or right here.
     report::stop_signal_reports();

@@ -1,6 +1,7 @@
 //! The agent: fdguard's own activity inside the host — the one thread it owns (`thread`), what
 //! asks for reports (`signal`, `control` for `fdguard report` requests, `exit`), the TCP-state
-//! watcher that runs between requests (`watch`), and fork bookkeeping (`fork`).
+//! watcher that runs between requests (`watch`), the Prometheus metrics file it rewrites on its
+//! tick (`metrics`), and fork bookkeeping (`fork`).
 //!
 //! Every report the agent or the C API writes goes through [`report_now`], so what a report
 //! learns about the sockets' TCP states reaches the watcher, the only writer of those dates.
@@ -8,6 +9,7 @@
 pub mod control;
 pub mod exit;
 pub mod fork;
+pub mod metrics;
 pub mod signal;
 pub mod thread;
 pub mod watch;

@@ -97,6 +97,7 @@ fn main() {
             let period = Duration::from_millis(watch_ms);
             if last_watch.elapsed() >= period {
                 guard::catch("internal error in the watcher", watch::sample);
+                super::metrics::tick();
                 last_watch = Instant::now();
             }
             Some(

@@ -44,3 +44,9 @@ pub fn loaded_ns() -> u64 {
 pub fn secs_between(earlier: u64, later: u64) -> f64 {
     later.saturating_sub(earlier) as f64 / 1e9
 }
+
+/// CPU time the calling thread has used, nanoseconds: what fdguard's own work costs the host,
+/// whatever else competes for the cores (the metrics writer's budget is counted in it).
+pub fn thread_cpu_ns() -> u64 {
+    read(libc::CLOCK_THREAD_CPUTIME_ID)
+}

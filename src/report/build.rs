@@ -144,32 +144,7 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
             .or_insert_with(|| symbolizer.stack(id))
             .clone()
     };
-    let mut sockets = Vec::with_capacity(records.len());
-    let mut states = Vec::new();
-    for (r, &inode) in records.iter().zip(&inodes) {
-        progress();
-        let tcp = kernel::tcp_sample(r.fd, r.family, r.sock_type);
-        let mut socket = socket_of(r, tcp.map(|t| t.state), now, pid, stack_of(r.stack_id));
-        socket.inode = Some(inode);
-        if let Some(tcp) = &tcp {
-            let seen = dates(r, tcp, now);
-            socket.state_since_s = Some(clock::secs_between(
-                seen.entered.and_then(|e| e.get()).map_or_else(
-                    || r.tcp_seen.get().map_or(now, |(_, since)| since),
-                    |(_, since)| since,
-                ),
-                now,
-            ));
-            if let Some(at) = seen.hung_up_ns {
-                socket.peer_closed_s = Some(clock::secs_between(at, now));
-            }
-            socket.tcp = Some(activity(r.fd, tcp, socket.age_s));
-            if seen.entered.is_some() || seen.hung_up_ns.is_some() {
-                states.push(seen);
-            }
-        }
-        sockets.push(socket);
-    }
+    let (sockets, states) = sockets_of(&records, Some(&inodes), now, pid, &mut stack_of, progress);
     let live_ids: BTreeSet<u64> = records.iter().map(|r| r.socket_id).collect();
     labels::keep_only(&live_ids);
 
@@ -188,13 +163,8 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
 
     let checkpoint_list = checkpoints::all();
     let settings = detect::Settings {
-        at_exit: trigger == Trigger::Exit,
-        checkpoints: checkpoint_list
-            .iter()
-            .map(|&(id, at)| (id, clock::secs_between(at, now)))
-            .collect(),
         samples,
-        ..cfg.detect_settings()
+        ..detector_settings(trigger, now, &checkpoint_list)
     };
     let findings = detect::run(&sockets, &settings);
     let checkpoints = checkpoint_list
@@ -263,6 +233,76 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
     }
     detect::summarize(&mut report);
     Built { report, states }
+}
+
+/// The report's sockets for the snapshot's `records` (kernel state read fresh for each: one
+/// `TCP_INFO`, plus `SO_KEEPALIVE` and the queues for TCP; the creating stack from
+/// `stack_of`), and the dates worked out that the table does not have yet, for the watcher.
+/// `progress` is called once per record.
+pub(crate) fn live_sockets(
+    records: &[SocketRecord],
+    now: u64,
+    pid: i32,
+    stack_of: &mut dyn FnMut(u32) -> Vec<Frame>,
+    progress: &dyn Fn(),
+) -> (Vec<Socket>, Vec<StateSeen>) {
+    sockets_of(records, None, now, pid, stack_of, progress)
+}
+
+/// [`live_sockets`], with each record's socket inode when the snapshot read it.
+fn sockets_of(
+    records: &[SocketRecord],
+    inodes: Option<&[u64]>,
+    now: u64,
+    pid: i32,
+    stack_of: &mut dyn FnMut(u32) -> Vec<Frame>,
+    progress: &dyn Fn(),
+) -> (Vec<Socket>, Vec<StateSeen>) {
+    let mut sockets = Vec::with_capacity(records.len());
+    let mut states = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        progress();
+        let tcp = kernel::tcp_sample(r.fd, r.family, r.sock_type);
+        let mut socket = socket_of(r, tcp.map(|t| t.state), now, pid, stack_of(r.stack_id));
+        socket.inode = inodes.and_then(|inodes| inodes.get(i).copied());
+        if let Some(tcp) = &tcp {
+            let seen = dates(r, tcp, now);
+            socket.state_since_s = Some(clock::secs_between(
+                seen.entered.and_then(|e| e.get()).map_or_else(
+                    || r.tcp_seen.get().map_or(now, |(_, since)| since),
+                    |(_, since)| since,
+                ),
+                now,
+            ));
+            if let Some(at) = seen.hung_up_ns {
+                socket.peer_closed_s = Some(clock::secs_between(at, now));
+            }
+            socket.tcp = Some(activity(r.fd, tcp, socket.age_s));
+            if seen.entered.is_some() || seen.hung_up_ns.is_some() {
+                states.push(seen);
+            }
+        }
+        sockets.push(socket);
+    }
+    (sockets, states)
+}
+
+/// What the detectors are told besides the sockets: the configured thresholds, whether this is
+/// the exit report, and the checkpoints (id, monotonic time set) as ages at `now`. No samples:
+/// the caller adds the watcher's when it has them.
+pub(crate) fn detector_settings(
+    trigger: Trigger,
+    now: u64,
+    checkpoint_list: &[(u64, u64)],
+) -> detect::Settings {
+    detect::Settings {
+        at_exit: trigger == Trigger::Exit,
+        checkpoints: checkpoint_list
+            .iter()
+            .map(|&(id, at)| (id, clock::secs_between(at, now)))
+            .collect(),
+        ..config::get().detect_settings()
+    }
 }
 
 /// What the table does not say yet about `r`'s TCP state and hang-up, as read now.

@@ -47,6 +47,12 @@ pub fn write_all_fd(fd: i32, bytes: &[u8]) -> Result<(), i32> {
 
 /// Atomically creates or replaces `path` with `bytes`, mode 0600.
 pub fn write_file(path: &str, bytes: &[u8]) -> Result<(), String> {
+    write_file_mode(path, bytes, 0o600)
+}
+
+/// [`write_file`] with the file's mode set to exactly `mode`, whatever the umask: metrics files
+/// (`agent::metrics`) are 0644 so that node_exporter, running as another user, can read them.
+pub fn write_file_mode(path: &str, bytes: &[u8], mode: libc::mode_t) -> Result<(), String> {
     let final_path = std::path::Path::new(path);
     let dir = match final_path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -76,6 +82,18 @@ pub fn write_file(path: &str, bytes: &[u8]) -> Result<(), String> {
             "cannot create {}: {}",
             temp.display(),
             errno_text(crate::platform::errno::errno())
+        ));
+    }
+    // SAFETY: fchmod on the fd just opened. Only for a mode other than the one created with:
+    // reports keep exactly the behaviour they had (0600 less the umask).
+    if mode != 0o600 && unsafe { libc::fchmod(fd, mode) } != 0 {
+        let err = crate::platform::errno::errno();
+        crate::platform::real::close(fd);
+        // SAFETY: `c_temp` is a valid C string.
+        unsafe { libc::unlink(c_temp.as_ptr()) };
+        return Err(format!(
+            "cannot set the mode of {path}: {}",
+            errno_text(err)
         ));
     }
     let written = write_all_fd(fd, bytes);

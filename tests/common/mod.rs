@@ -6,6 +6,8 @@
 //! message saying what to install (the README's test command installs everything).
 #![allow(dead_code)]
 
+pub mod prom;
+
 use fdguard_report::Report;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

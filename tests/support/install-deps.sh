@@ -32,25 +32,32 @@ as_root() {
 }
 
 # ---------------------------------------------------------------- apt
-need_apt=()
-for pkg in libgrpc++-dev pkg-config; do
-    if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-        :
-    else
-        need_apt+=("$pkg")
-    fi
-done
-if [ "${#need_apt[@]}" -gt 0 ]; then
+# apt_install PKG...: installs the Debian packages that are missing, in one apt-get call.
+# Each block below names its packages and then checks the commands its tests run.
+apt_install() {
+    local pkg need=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+    done
+    [ "${#need[@]}" -gt 0 ] || return 0
     if ! command -v apt-get >/dev/null 2>&1; then
-        fail "apt-get not available; cannot install ${need_apt[*]}"
-    else
-        log "apt: installing ${need_apt[*]}"
-        if ! as_root env DEBIAN_FRONTEND=noninteractive timeout 900 apt-get update -q >&2 ||
-           ! as_root env DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -q --no-install-recommends "${need_apt[@]}" >&2; then
-            fail "apt-get install ${need_apt[*]} failed"
-        fi
+        fail "apt-get not available; cannot install ${need[*]}"
+        return 0
     fi
-fi
+    log "apt: installing ${need[*]}"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive timeout 900 apt-get update -q >&2 ||
+       ! as_root env DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -q --no-install-recommends "${need[@]}" >&2; then
+        fail "apt-get install ${need[*]} failed"
+    fi
+}
+
+# have CMD WHAT HOW: logs CMD's version line (WHAT), or fails with the install hint HOW.
+have() {
+    if command -v "$1" >/dev/null 2>&1; then log "dep $1: $2"; else fail "dep $1: MISSING ($3)"; fi
+}
+
+# ---------------------------------------------------------------- gRPC C++ (core)
+apt_install libgrpc++-dev pkg-config
 for pkg in libgrpc++-dev pkg-config; do
     v="$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null || true)"
     if [ -n "$v" ]; then log "dep $pkg: $v"; else fail "dep $pkg: MISSING"; fi
@@ -60,11 +67,27 @@ if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists grpc++ 2>/dev/nu
 else
     fail "dep pkg-config grpc++: NOT FOUND"
 fi
-if command -v g++ >/dev/null 2>&1; then
-    log "dep g++: $(g++ -dumpversion)"
+have g++ "$(g++ -dumpversion 2>/dev/null)" "apt-get install g++"
+
+# ---------------------------------------------------------------- fleet (issue 14)
+# promtool (Debian's prometheus) checks the metrics files; `go tool pprof` (golang-go) reads
+# the pprof export back.
+apt_install prometheus golang-go
+have promtool "$(promtool --version 2>&1 | head -n1)" "apt-get install prometheus"
+if command -v go >/dev/null 2>&1 && timeout 120 go tool pprof -h >/dev/null 2>&1; then
+    log "dep go tool pprof: $(go version)"
 else
-    fail "dep g++: MISSING (apt-get install g++)"
+    fail "dep go tool pprof: MISSING (apt-get install golang-go)"
 fi
+
+# ---------------------------------------------------------------- inspect, watch, html (issue 13)
+# golang-go: a never-preloaded Go program that `fdguard inspect` must see from outside;
+# chromium: the HTML timeline opened headless (screenshot, no script errors);
+# iproute2: `ss`, the ground truth that sockets in state CLOSE are invisible to it.
+apt_install golang-go chromium iproute2
+have go "$(go version 2>/dev/null)" "apt-get install golang-go"
+have chromium "$(chromium --version 2>/dev/null | tail -n1)" "apt-get install chromium"
+have ss "$(ss -V 2>&1 | head -n1)" "apt-get install iproute2"
 
 # ---------------------------------------------------------------- python
 # python3 may be a pyenv shim/wrapper; resolve the real interpreter once.

@@ -151,3 +151,7 @@ pub fn library() -> PathBuf {
     );
     path
 }
+
+/// Programs that `inspect`, `watch` and `html` tests look at, and the loopback servers they talk
+/// to (issue 13).
+pub mod subjects;

@@ -73,6 +73,9 @@ pub struct Settings {
 }
 
 impl Default for Settings {
+    /// The library's defaults (the `FDGUARD_*` thresholds' defaults), not at exit, no
+    /// checkpoints, no samples. Callers that know only some values (`fdguard inspect`) write
+    /// `Settings { grace_s, ..Settings::default() }` and keep compiling as fields are added.
     fn default() -> Settings {
         Settings {
             grace_s: 60.0,
