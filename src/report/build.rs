@@ -86,17 +86,12 @@ pub fn date_hangup(r: &SocketRecord, tcp: &TcpSample, now: u64) -> u64 {
 /// counts in jiffies, fdguard in CLOCK_MONOTONIC; on a loaded VM they were seen 10% apart, so
 /// no time is allowed to exceed the socket's own age (nothing happened on it before it
 /// existed).
-fn activity(fd: i32, tcp: &TcpSample, age_s: f64) -> TcpActivity {
+fn activity(fd: i32, tcp: &TcpSample, age_s: f64, detail: Detail) -> TcpActivity {
     let secs = |ms: u32| {
         tcp.handshake_completed
             .then_some((f64::from(ms) / 1000.0).min(age_s))
     };
-    let (recv_queue, send_queue) = if tcp.state == TcpState::Listen {
-        (None, None)
-    } else {
-        kernel::queues(fd)
-    };
-    TcpActivity {
+    let mut activity = TcpActivity {
         last_data_recv_s: secs(tcp.last_data_recv_ms),
         last_data_sent_s: secs(tcp.last_data_sent_ms),
         last_ack_recv_s: secs(tcp.last_ack_recv_ms),
@@ -104,11 +99,39 @@ fn activity(fd: i32, tcp: &TcpSample, age_s: f64) -> TcpActivity {
         retransmits: u32::from(tcp.retransmits),
         backoff: u32::from(tcp.backoff),
         probes: u32::from(tcp.probes),
-        keepalive: kernel::keepalive(fd),
-        recv_queue,
-        send_queue,
+        keepalive: None,
+        recv_queue: None,
+        send_queue: None,
         handshake_completed: Some(tcp.handshake_completed),
+    };
+    match detail {
+        Detail::Full => {
+            activity.keepalive = kernel::keepalive(fd);
+            if tcp.state != TcpState::Listen {
+                (activity.recv_queue, activity.send_queue) = kernel::queues(fd);
+            }
+        }
+        Detail::Detectors { idle_s } => {
+            // SO_KEEPALIVE is what tells an idle orphan from a connection kept idle on
+            // purpose: read it where the idle_orphan detector will look, nowhere else.
+            if tcp.state == TcpState::Established
+                && activity.idle_s().is_some_and(|idle| idle >= idle_s)
+            {
+                activity.keepalive = kernel::keepalive(fd);
+            }
+        }
     }
+    activity
+}
+
+/// How much [`activity`] asks the kernel beyond the one `TCP_INFO`.
+#[derive(Debug, Clone, Copy)]
+enum Detail {
+    /// Everything the report shows: `SO_KEEPALIVE` and both queues for every TCP socket.
+    Full,
+    /// What the detectors need, no more (the metrics writer, on the watcher's tick):
+    /// `SO_KEEPALIVE` only for a connection idle past `idle_s`.
+    Detectors { idle_s: f64 },
 }
 
 /// A built report and what building it learned about the sockets.
@@ -144,7 +167,15 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
             .or_insert_with(|| symbolizer.stack(id))
             .clone()
     };
-    let (sockets, states) = sockets_of(&records, Some(&inodes), now, pid, &mut stack_of, progress);
+    let (sockets, states) = sockets_of(
+        &records,
+        Some(&inodes),
+        Detail::Full,
+        now,
+        pid,
+        &mut stack_of,
+        progress,
+    );
     let live_ids: BTreeSet<u64> = records.iter().map(|r| r.socket_id).collect();
     labels::keep_only(&live_ids);
 
@@ -235,9 +266,11 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
     Built { report, states }
 }
 
-/// The report's sockets for the snapshot's `records` (kernel state read fresh for each: one
-/// `TCP_INFO`, plus `SO_KEEPALIVE` and the queues for TCP; the creating stack from
-/// `stack_of`), and the dates worked out that the table does not have yet, for the watcher.
+/// The sockets for the snapshot's `records` as the detectors need them (kernel state read
+/// fresh for each: one `TCP_INFO` per TCP socket, `SO_KEEPALIVE` only for a connection idle
+/// past the idle threshold; the creating stack from `stack_of`), and the dates worked out that
+/// the table does not have yet, for the watcher. The metrics writer's entry point, on the
+/// watcher's tick; a report reads more (the queues, every `SO_KEEPALIVE`, the inodes).
 /// `progress` is called once per record.
 pub(crate) fn live_sockets(
     records: &[SocketRecord],
@@ -246,13 +279,17 @@ pub(crate) fn live_sockets(
     stack_of: &mut dyn FnMut(u32) -> Vec<Frame>,
     progress: &dyn Fn(),
 ) -> (Vec<Socket>, Vec<StateSeen>) {
-    sockets_of(records, None, now, pid, stack_of, progress)
+    let idle_s = config::get().idle_ms as f64 / 1000.0;
+    let detail = Detail::Detectors { idle_s };
+    sockets_of(records, None, detail, now, pid, stack_of, progress)
 }
 
 /// [`live_sockets`], with each record's socket inode when the snapshot read it.
+#[allow(clippy::too_many_arguments)]
 fn sockets_of(
     records: &[SocketRecord],
     inodes: Option<&[u64]>,
+    detail: Detail,
     now: u64,
     pid: i32,
     stack_of: &mut dyn FnMut(u32) -> Vec<Frame>,
@@ -277,7 +314,7 @@ fn sockets_of(
             if let Some(at) = seen.hung_up_ns {
                 socket.peer_closed_s = Some(clock::secs_between(at, now));
             }
-            socket.tcp = Some(activity(r.fd, tcp, socket.age_s));
+            socket.tcp = Some(activity(r.fd, tcp, socket.age_s, detail));
             if seen.entered.is_some() || seen.hung_up_ns.is_some() {
                 states.push(seen);
             }
@@ -502,7 +539,7 @@ mod tests {
             handshake_completed: false,
             ..sample(TcpState::Close, 1_689_064, 1_689_064)
         };
-        let activity = activity(-1, &refused, 30.0);
+        let activity = activity(-1, &refused, 30.0, Detail::Full);
         assert_eq!(
             (
                 activity.last_data_recv_s,
@@ -520,6 +557,11 @@ mod tests {
     }
 
     fn activity_of_age(age_s: f64) -> TcpActivity {
-        activity(-1, &sample(TcpState::Established, 7_016, 7_016), age_s)
+        activity(
+            -1,
+            &sample(TcpState::Established, 7_016, 7_016),
+            age_s,
+            Detail::Full,
+        )
     }
 }
