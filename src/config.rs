@@ -53,6 +53,11 @@ pub struct Config {
     pub grace_ms: u64,
     pub watch_ms: u64,
     pub dup_min: usize,
+    pub idle_ms: u64,
+    pub connect_ms: u64,
+    pub half_open_ms: u64,
+    pub growth_min: u64,
+    pub churn_per_min: u64,
     pub suppressions: Option<PathBuf>,
     pub exitcode: i32,
     pub stack_depth: usize,
@@ -83,6 +88,11 @@ impl Default for Config {
             grace_ms: 0,
             watch_ms: 0,
             dup_min: 2,
+            idle_ms: 0,
+            connect_ms: 0,
+            half_open_ms: 0,
+            growth_min: 0,
+            churn_per_min: 0,
             suppressions: None,
             exitcode: 0,
             stack_depth: 0,
@@ -102,6 +112,23 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// The detectors' thresholds (the per-report parts, `at_exit`, checkpoints and samples,
+    /// are the caller's).
+    pub fn detect_settings(&self) -> fdguard_report::detect::Settings {
+        fdguard_report::detect::Settings {
+            grace_s: self.grace_ms as f64 / 1000.0,
+            dup_min: self.dup_min,
+            idle_s: self.idle_ms as f64 / 1000.0,
+            connect_s: self.connect_ms as f64 / 1000.0,
+            half_open_s: self.half_open_ms as f64 / 1000.0,
+            growth_min: self.growth_min,
+            churn_per_min: self.churn_per_min as f64,
+            ..fdguard_report::detect::Settings::default()
+        }
+    }
+}
+
 /// One variable, declared once.
 pub struct Variable {
     pub name: &'static str,
@@ -114,6 +141,11 @@ pub struct Variable {
     pub doc: &'static str,
     /// Applies a (trimmed, non-empty) value; `Err` when it is not valid.
     apply: fn(&mut Config, &str) -> Result<(), ()>,
+}
+
+/// A threshold of at least one second.
+fn at_least_a_second(ms: u64) -> Result<u64, ()> {
+    if ms >= 1000 { Ok(ms) } else { Err(()) }
 }
 
 /// A whole number no larger than `max`.
@@ -167,7 +199,7 @@ pub const VARIABLES: &[Variable] = &[
         name: "FDGUARD_GRACE_MS",
         default: "60000",
         expects: "a number of milliseconds (at most a week)",
-        doc: "how long a socket may stay open after its peer hung up, or after `shutdown()`, before it is a finding. 60 s because grpcio 1.51.1's backup poller closes only **one** `CLOSE_WAIT` socket per 5 s tick (measured: [tests/grpc/NOTES.md](tests/grpc/NOTES.md)), so a healthy client with N dead connections needs about N × 5 s.",
+        doc: "how long a socket may stay open after its peer hung up, after `shutdown()`, or after its `connect()` failed, before it is a leak (`peer_closed`, `shutdown_not_closed`, `stuck_connecting`); a peer that hung up less than this before exit is not called a leak either. 60 s because grpcio 1.51.1's backup poller closes only **one** `CLOSE_WAIT` socket per 5 s tick (measured: [tests/grpc/NOTES.md](tests/grpc/NOTES.md)), so a healthy client with N dead connections needs about N × 5 s.",
         apply: |c, v| {
             c.grace_ms = number(v, 7 * 24 * 3_600_000)?;
             Ok(())
@@ -177,7 +209,7 @@ pub const VARIABLES: &[Variable] = &[
         name: "FDGUARD_WATCH_MS",
         default: "1000",
         expects: "a number of milliseconds (at most one hour)",
-        doc: "how often the watcher samples TCP states to date hang-ups (0: only at report time). A tick looks at no more than 2,000 connections (one `TCP_INFO` each, about 1–2 ms of one core) and resumes where the last one stopped, so with 100,000 live sockets a hang-up is dated within 50 ticks; reports always read every state fresh.",
+        doc: "how often the watcher samples TCP states to date state changes and hang-ups, and counts live sockets per stack and per backend for `growth` and `reconnect_churn` (0: only at report time, and no trends). A tick looks at no more than 2,000 connections (one `TCP_INFO` each, about 1–2 ms of one core: the state, idle times and retransmissions all come from that one call) and resumes where the last one stopped, so with 100,000 live sockets a hang-up is dated within 50 ticks; reports always read every state fresh, and date a hang-up from the kernel's own timestamps when the watcher has not yet.",
         apply: |c, v| {
             c.watch_ms = number(v, 3_600_000)?;
             Ok(())
@@ -187,10 +219,62 @@ pub const VARIABLES: &[Variable] = &[
         name: "FDGUARD_DUP_MIN",
         default: "2",
         expects: "a connection count of at least 2",
-        doc: "simultaneous client connections to one backend that make a `duplicate_backend` finding",
+        doc: "simultaneous client connections to one backend that make a `duplicate_backend` group (context for a pool; a warning for a dead or stale member beside a live one, or a group that keeps growing)",
         apply: |c, v| {
             c.dup_min =
                 number(v, 1_000_000).and_then(|n| if n >= 2 { Ok(n as usize) } else { Err(()) })?;
+            Ok(())
+        },
+    },
+    Variable {
+        name: "FDGUARD_IDLE_MS",
+        default: "1800000",
+        expects: "a number of milliseconds (at least 1000, at most a week)",
+        doc: "a client connection with no payload either way for this long, keepalive off, is an `idle_orphan` (warning), and a stale member of a `duplicate_backend` group. 30 min: gRPC clients close a connection idle that long themselves (`grpc.client_idle_timeout_ms`), and HTTP servers close idle keep-alive connections after seconds to minutes.",
+        apply: |c, v| {
+            c.idle_ms = number(v, 7 * 24 * 3_600_000).and_then(at_least_a_second)?;
+            Ok(())
+        },
+    },
+    Variable {
+        name: "FDGUARD_CONNECT_MS",
+        default: "30000",
+        expects: "a number of milliseconds (at least 1000, at most a day)",
+        doc: "a connection in `SYN_SENT` this long is `stuck_connecting` (warning). 30 s: the kernel has then retransmitted the SYN 4 times (at 1, 3, 7, 15 s) and gives up at about 127 s.",
+        apply: |c, v| {
+            c.connect_ms = number(v, 24 * 3_600_000).and_then(at_least_a_second)?;
+            Ok(())
+        },
+    },
+    Variable {
+        name: "FDGUARD_HALF_OPEN_MS",
+        default: "60000",
+        expects: "a number of milliseconds (at least 1000, at most a day)",
+        doc: "data (or keepalive probes) unacknowledged with no ACK from the peer for this long is `half_open` (warning): the peer vanished without a FIN. 60 s: a live peer, even a slow reader, answers retransmissions and window probes within seconds.",
+        apply: |c, v| {
+            c.half_open_ms = number(v, 24 * 3_600_000).and_then(at_least_a_second)?;
+            Ok(())
+        },
+    },
+    Variable {
+        name: "FDGUARD_GROWTH_MIN",
+        default: "20",
+        expects: "a socket count of at least 1",
+        doc: "rise in live sockets, per creating stack or per backend, across the watcher's samples that makes a `growth` finding (warning), when the count keeps setting new highs",
+        apply: |c, v| {
+            c.growth_min =
+                number(v, 1_000_000).and_then(|n| if n >= 1 { Ok(n) } else { Err(()) })?;
+            Ok(())
+        },
+    },
+    Variable {
+        name: "FDGUARD_CHURN_PER_MIN",
+        default: "60",
+        expects: "a number of connections per minute, at least 1",
+        doc: "connections per minute to one backend, closed and reopened, below which `reconnect_churn` is never reported; above it, churn is reported when it is also 10 times the backend's own earlier rate (or the process's average per backend) and at least 20 connections were closed in that time",
+        apply: |c, v| {
+            c.churn_per_min =
+                number(v, 100_000_000).and_then(|n| if n >= 1 { Ok(n) } else { Err(()) })?;
             Ok(())
         },
     },
@@ -208,7 +292,7 @@ pub const VARIABLES: &[Variable] = &[
         name: "FDGUARD_EXITCODE",
         default: "0",
         expects: "an exit status 0-255",
-        doc: "exit status to use when unsuppressed `peer_closed`, `shutdown_not_closed` or `since_checkpoint` findings exist at exit (0 leaves the status alone; LeakSanitizer uses 23)",
+        doc: "exit status to use when unsuppressed findings of severity `leak` exist at exit (`peer_closed`, `shutdown_not_closed`, `since_checkpoint`, a failed connect kept open; never warnings or context); 0 leaves the status alone; LeakSanitizer uses 23",
         apply: |c, v| {
             c.exitcode = number(v, 255)? as i32;
             Ok(())
@@ -416,6 +500,14 @@ mod tests {
             expected,
             "README's variable table differs from src/config.rs (FDGUARD_BLESS=1 cargo test -p fdguard --lib regenerates it)"
         );
+    }
+
+    #[test]
+    fn detector_defaults_are_the_variables_defaults() {
+        // fdguard_report::detect::Settings::default() documents the same numbers for users of
+        // the shared crate (the CLI's `fdguard inspect`): they must not drift apart.
+        let from_variables = Config::default().detect_settings();
+        assert_eq!(from_variables, fdguard_report::detect::Settings::default());
     }
 
     #[test]

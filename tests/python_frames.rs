@@ -107,7 +107,7 @@ fn http_client_connection_leaked_from_a_named_function() {
 #[test]
 fn urllib3_pool_connections_never_released() {
     let path = script("urllib3_pool_leak.py");
-    let (out, report) = scenario(&venv("venv-urllib3"), "urllib3_pool_leak.py", &[]);
+    let (out, report) = scenario(&venv("venv-http"), "urllib3_pool_leak.py", &[]);
     let fds = leaked(&out);
     assert_eq!(fds.len(), 3, "{}", out.stdout);
     let line = marker_line(&path, "checks out a connection");

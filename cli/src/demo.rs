@@ -2,9 +2,11 @@
 //!
 //! The CLI starts a loopback TCP backend on a thread of its OWN process (not under the shim),
 //! then re-executes itself as the hidden `__demo-client` under libfdguard.so. The client opens
-//! two connections from two clearly named functions, asks the backend to hang up on both, sees
-//! both reach CLOSE_WAIT, closes only the first, waits past the grace period and exits; the
-//! library writes its exit report, which the CLI prints. Loopback only; bounded in time.
+//! two connections to that one backend from two clearly named functions; the backend hangs up
+//! on the backup one, which reaches CLOSE_WAIT, while the primary stays alive. The client never
+//! closes the backup, waits past the grace period and exits; the library writes its exit
+//! report (the dead backup beside its live sibling: a peer_closed leak and the duplicate pair),
+//! which the CLI prints. Loopback only; bounded in time.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -29,8 +31,8 @@ const WATCH_MS: u64 = 50;
 const CLIENT_DEADLINE: Duration = Duration::from_secs(10);
 /// How long the client waits for the backend's hang-up.
 const HANGUP_TIMEOUT: Duration = Duration::from_secs(3);
-/// What the backup connection sends to make the backend hang up on both.
-const HANGUP_REQUEST: &str = "hang up on both, please";
+/// What the backup connection sends to make the backend hang up on it.
+const HANGUP_REQUEST: &str = "hang up on me, please";
 
 /// Options of `fdguard demo`.
 #[derive(Debug, Clone, Default)]
@@ -140,33 +142,40 @@ fn run_client_and_show(library: &Path, port: u16, dir: &Path) -> Result<()> {
     );
     println!();
     println!(
-        "What you see: the demo client (pid {}) opened two connections to a local backend, from \
-         open_primary_connection and open_backup_connection; the backend hung up on both, and the \
-         client closed only the primary.",
+        "What you see: the demo client (pid {}) opened two connections to one local backend, from \
+         open_primary_connection and open_backup_connection; the backend hung up on the backup, \
+         the client never closed it, and the primary stayed in use.",
         report.pid
     );
     println!(
-        "fdguard flags the backup as peer_closed (stuck in CLOSE_WAIT, still open) and shows the \
-         stack that created it: the leak pattern of grpc/grpc#38871. Next: fdguard run -- YOUR_PROGRAM"
+        "fdguard flags the backup as a peer_closed leak (stuck in CLOSE_WAIT, still open) with the \
+         stack that created it, and the pair as a duplicate_backend warning: a dead connection \
+         beside a live one to the same backend, the leak pattern of grpc/grpc#38871. Next: \
+         fdguard run -- YOUR_PROGRAM"
     );
-    let flagged = report.findings.iter().any(|f| {
-        f.kind == FindingKind::PeerClosed
-            && f.suppressed_by.is_none()
-            && f.fds.iter().any(|fd| {
-                report.sockets.iter().any(|s| {
-                    s.fd == *fd
-                        && s.stack.iter().any(|fr| {
-                            fr.function
-                                .as_deref()
-                                .is_some_and(|n| n.contains("open_backup_connection"))
-                        })
+    let backup = |fd: &i32| {
+        report.sockets.iter().any(|s| {
+            s.fd == *fd
+                && s.stack.iter().any(|fr| {
+                    fr.function
+                        .as_deref()
+                        .is_some_and(|n| n.contains("open_backup_connection"))
                 })
-            })
+        })
+    };
+    let flagged = report.findings.iter().any(|f| {
+        f.kind == FindingKind::PeerClosed && f.suppressed_by.is_none() && f.fds.iter().any(backup)
     });
-    if !flagged {
+    let pair = report.findings.iter().any(|f| {
+        f.kind == FindingKind::DuplicateBackend
+            && f.fds.len() == 2
+            && f.suspect_fds.iter().any(backup)
+    });
+    if !flagged || !pair {
         return Err(Failure::new(
             "the report above lacks the expected peer_closed finding on the connection made by \
-             open_backup_connection; is libfdguard.so up to date (cargo build -p fdguard)?",
+             open_backup_connection, or the duplicate pair naming it; is libfdguard.so up to date \
+             (cargo build -p fdguard)?",
         ));
     }
     Ok(())
@@ -190,7 +199,7 @@ fn last_report(dir: &Path) -> Result<Report> {
     })
 }
 
-/// The backend: holds the first connection; when a connection asks it to hang up, closes both.
+/// The backend: holds every connection, and hangs up on one that asks it to.
 fn run_backend(listener: TcpListener) {
     let mut held: Vec<TcpStream> = Vec::new();
     for stream in listener.incoming() {
@@ -201,8 +210,7 @@ fn run_backend(listener: TcpListener) {
             continue;
         }
         if line.trim() == HANGUP_REQUEST {
-            // Dropping closes: the client sees EOF on both and its sockets go to CLOSE_WAIT.
-            held.clear();
+            // Dropping closes: the client sees EOF and its socket goes to CLOSE_WAIT.
             drop(stream);
         } else {
             held.push(stream);
@@ -210,7 +218,7 @@ fn run_backend(listener: TcpListener) {
     }
 }
 
-/// Connection 1: made and later closed properly.
+/// Connection 1: stays alive, in use.
 #[inline(never)]
 pub fn open_primary_connection(port: u16) -> std::io::Result<TcpStream> {
     let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
@@ -252,11 +260,9 @@ pub fn demo_client(port: u16) -> Result<()> {
             "demo client: cannot connect to 127.0.0.1:{port}: {e}"
         ))
     };
-    let mut primary = open_primary_connection(port).map_err(connect_error)?;
+    let primary = open_primary_connection(port).map_err(connect_error)?;
     let mut backup = open_backup_connection(port).map_err(connect_error)?;
-    wait_for_hangup(&mut primary, "primary")?;
     wait_for_hangup(&mut backup, "backup")?;
-    drop(primary);
     let grace_ms = std::env::var("FDGUARD_GRACE_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
@@ -267,8 +273,9 @@ pub fn demo_client(port: u16) -> Result<()> {
         .unwrap_or(WATCH_MS);
     std::thread::sleep(Duration::from_millis(grace_ms + 2 * watch_ms + 300));
     // THE LEAK, on purpose: the backup connection is never closed, like the second subchannel
-    // connection in grpc/grpc#38871. Forgetting it keeps the fd open until exit, where
-    // libfdguard.so reports it.
+    // connection in grpc/grpc#38871, while the primary is alive beside it. Forgetting them
+    // keeps both fds open until exit, where libfdguard.so reports them.
     std::mem::forget(backup);
+    std::mem::forget(primary);
     Ok(())
 }

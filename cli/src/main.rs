@@ -207,15 +207,30 @@ struct RunArgs {
     /// Signal that asks for a report (SIGUSR1 by default): a name, a number, or `none`.
     #[arg(long, value_name = "SIGNAL", value_parser = parse_signal_arg)]
     signal: Option<String>,
-    /// How long a socket may stay open after its peer hung up or after shutdown() (default 60000: grpcio 1.51.1 closes one CLOSE_WAIT socket per 5 s poll tick).
+    /// How long a socket may stay open after its peer hung up, after shutdown() or after a failed connect() (default 60000: grpcio 1.51.1 closes one CLOSE_WAIT socket per 5 s poll tick).
     #[arg(long, value_name = "MS")]
     grace_ms: Option<u64>,
     /// Interval of the TCP-state watcher; 0 samples only at report time (default 1000).
     #[arg(long, value_name = "MS")]
     watch_ms: Option<u64>,
-    /// Simultaneous connections to one backend that make a duplicate_backend finding (default 2).
+    /// Simultaneous connections to one backend that make a duplicate_backend group (default 2).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..))]
     dup_min: Option<u64>,
+    /// A client connection idle this long, keepalive off, is an idle_orphan (default 1800000).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1000..))]
+    idle_ms: Option<u64>,
+    /// A connection in SYN_SENT this long is stuck_connecting (default 30000).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1000..))]
+    connect_ms: Option<u64>,
+    /// Unacknowledged data with no ACK for this long is half_open (default 60000).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1000..))]
+    half_open_ms: Option<u64>,
+    /// Rise in live sockets per stack or backend that makes a growth finding (default 20).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    growth_min: Option<u64>,
+    /// Connections per minute to one backend below which churn is not reported (default 60).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    churn_per_min: Option<u64>,
     /// Closed client connections kept in the history (default 64, at most 1024).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=1024))]
     history: Option<u64>,
@@ -464,6 +479,11 @@ impl RunArgs {
             grace_ms: self.grace_ms,
             watch_ms: self.watch_ms,
             dup_min: self.dup_min,
+            idle_ms: self.idle_ms,
+            connect_ms: self.connect_ms,
+            half_open_ms: self.half_open_ms,
+            growth_min: self.growth_min,
+            churn_per_min: self.churn_per_min,
             history: self.history,
             suppressions: self.suppressions,
             exitcode: self.exitcode,

@@ -64,6 +64,16 @@ pub struct RunOptions {
     pub watch_ms: Option<u64>,
     /// `FDGUARD_DUP_MIN`.
     pub dup_min: Option<u64>,
+    /// `FDGUARD_IDLE_MS`.
+    pub idle_ms: Option<u64>,
+    /// `FDGUARD_CONNECT_MS`.
+    pub connect_ms: Option<u64>,
+    /// `FDGUARD_HALF_OPEN_MS`.
+    pub half_open_ms: Option<u64>,
+    /// `FDGUARD_GROWTH_MIN`.
+    pub growth_min: Option<u64>,
+    /// `FDGUARD_CHURN_PER_MIN`.
+    pub churn_per_min: Option<u64>,
     /// `FDGUARD_HISTORY`.
     pub history: Option<u64>,
     /// `FDGUARD_SUPPRESSIONS`.
@@ -188,6 +198,11 @@ pub fn child_environment(
         ("FDGUARD_GRACE_MS", options.grace_ms),
         ("FDGUARD_WATCH_MS", options.watch_ms),
         ("FDGUARD_DUP_MIN", options.dup_min),
+        ("FDGUARD_IDLE_MS", options.idle_ms),
+        ("FDGUARD_CONNECT_MS", options.connect_ms),
+        ("FDGUARD_HALF_OPEN_MS", options.half_open_ms),
+        ("FDGUARD_GROWTH_MIN", options.growth_min),
+        ("FDGUARD_CHURN_PER_MIN", options.churn_per_min),
         ("FDGUARD_HISTORY", options.history),
         ("FDGUARD_EXITCODE", options.exitcode.map(u64::from)),
         ("FDGUARD_STACK_DEPTH", options.stack_depth.map(u64::from)),
@@ -676,6 +691,11 @@ mod tests {
             grace_ms: Some(200),
             watch_ms: None,
             dup_min: None,
+            idle_ms: Some(5000),
+            connect_ms: None,
+            half_open_ms: None,
+            growth_min: None,
+            churn_per_min: None,
             history: None,
             suppressions: None,
             exitcode: Some(23),
@@ -705,6 +725,7 @@ mod tests {
         assert_eq!(get("FDGUARD_FORMAT").unwrap(), "json");
         assert_eq!(get("FDGUARD_SIGNAL").unwrap(), "SIGUSR2");
         assert_eq!(get("FDGUARD_GRACE_MS").unwrap(), "200");
+        assert_eq!(get("FDGUARD_IDLE_MS").unwrap(), "5000");
         assert_eq!(get("FDGUARD_EXITCODE").unwrap(), "23");
         assert_eq!(get("FDGUARD_EXIT_REPORT").unwrap(), "always");
         assert_eq!(

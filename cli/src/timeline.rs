@@ -650,6 +650,7 @@ mod tests {
             checkpoint: None,
             suppressed_by: None,
             severity: Some(Severity::Leak),
+            rate_per_min: None,
         }
     }
 

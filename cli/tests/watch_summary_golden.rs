@@ -76,6 +76,7 @@ fn reports() -> Vec<Report> {
                         checkpoint: None,
                         suppressed_by: None,
                         severity: Some(Severity::Leak),
+                        rate_per_min: None,
                     });
                 }
             }

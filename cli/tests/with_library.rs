@@ -129,7 +129,11 @@ fn demo_finds_the_backup_connection_in_close_wait() {
         "the demo must stay under 10 s"
     );
     let text = stdout(&output);
-    assert!(text.contains("peer_closed: "), "{text}");
+    assert!(text.contains("peer_closed (leak): "), "{text}");
+    assert!(
+        text.contains("duplicate_backend (warning): 2 connections to"),
+        "the duplicate pair of grpc/grpc#38871: {text}"
+    );
     assert!(text.contains("CLOSE_WAIT"), "{text}");
     assert!(text.contains("open_backup_connection"), "{text}");
     // The stack reaches the program's main and stops there: Rust's runtime frames below
@@ -139,8 +143,8 @@ fn demo_finds_the_backup_connection_in_close_wait() {
     assert!(!text.contains("lang_start"), "{text}");
     assert!(!text.contains("__rust_begin_short_backtrace"), "{text}");
     assert!(
-        text.contains("LIVE SOCKETS (1)"),
-        "only the backup is still open:\n{text}"
+        text.contains("LIVE SOCKETS (2)"),
+        "the dead backup and its live sibling are still open:\n{text}"
     );
     assert!(text.contains("What you see:"), "{text}");
     assert!(text.contains("grpc/grpc#38871"), "{text}");

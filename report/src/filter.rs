@@ -134,18 +134,7 @@ pub fn recompute_summary(report: &mut Report) {
     let summary = &mut report.summary;
     summary.live_sockets = report.sockets.len() as u64;
     summary.stacks = count_stacks(&report.sockets);
-    summary.findings.clear();
-    summary.suppressed = 0;
-    for finding in &report.findings {
-        if finding.suppressed_by.is_some() {
-            summary.suppressed += 1;
-        } else {
-            *summary
-                .findings
-                .entry(finding.kind.as_str().to_string())
-                .or_insert(0) += 1;
-        }
-    }
+    crate::detect::summarize(report);
 }
 
 /// Matches `text` against `pattern`, where `*` stands for any run of characters (possibly

@@ -249,6 +249,11 @@ pub struct TcpActivity {
     /// Bytes written by the program and not yet acknowledged; `None` when unknown.
     #[serde(default)]
     pub send_queue: Option<u64>,
+    /// The three-way handshake completed at some point: `false` for a connection that never
+    /// got an answer (SYN_SENT, refused, timed out); `None` when unknown. When `false` the
+    /// `last_*` times are null: the kernel has none.
+    #[serde(default)]
+    pub handshake_completed: Option<bool>,
 }
 
 impl TcpActivity {
@@ -565,9 +570,28 @@ pub struct Finding {
     /// existed: [`Finding::severity`] then derives it from the kind as those versions did.
     #[serde(default)]
     pub severity: Option<Severity>,
+    /// For `growth` and `reconnect_churn`: the rate, per minute (sockets gained, connections
+    /// closed and reopened).
+    #[serde(default)]
+    pub rate_per_min: Option<f64>,
 }
 
 impl Finding {
+    /// A finding of `kind` and `severity` about `fds`, every optional field empty.
+    pub fn new(kind: FindingKind, severity: Severity, fds: Vec<i32>, message: String) -> Finding {
+        Finding {
+            kind,
+            fds,
+            message,
+            backend: None,
+            suspect_fds: Vec::new(),
+            checkpoint: None,
+            suppressed_by: None,
+            severity: Some(severity),
+            rate_per_min: None,
+        }
+    }
+
     /// The finding's severity: as written, or for older reports what the kind meant then
     /// (the kinds that gated the exit code were leaks; the rest informed).
     pub fn severity(&self) -> Severity {
@@ -609,4 +633,8 @@ pub struct Summary {
     pub findings: std::collections::BTreeMap<String, u64>,
     #[serde(default)]
     pub suppressed: u64,
+    /// Unsuppressed findings per severity (JSON object `{"leak": 1, "info": 2}`, zero counts
+    /// omitted). Empty in reports written before severities existed.
+    #[serde(default)]
+    pub by_severity: std::collections::BTreeMap<String, u64>,
 }

@@ -10,9 +10,9 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{Finding, FindingKind, Origin, Report, Role, Socket, TcpState};
+use crate::model::{Finding, FindingKind, Origin, Report, Role, Severity, Socket, TcpState};
 use crate::stacks::{StackIdentity, frame_line, short_description};
-use crate::units::{duration, plural, utc_from_unix_ms};
+use crate::units::{duration, plural, short_duration, utc_from_unix_ms};
 use crate::verdict::{ExitSeverity, exit_severity};
 
 /// Percentage of the soft fd limit above which the header warns (EMFILE comes next).
@@ -27,6 +27,7 @@ const MERGED_SOCKETS_SHOWN: usize = 10;
 
 /// Renders `report` as the human-readable text report. The output ends with a newline.
 pub fn render(report: &Report) -> String {
+    let report = &*with_severities(report);
     let columns = Columns::measure(&report.sockets);
     let mut out = String::new();
     write_header(&mut out, report);
@@ -39,6 +40,41 @@ pub fn render(report: &Report) -> String {
     out.push_str(&summary_line(report));
     out.push('\n');
     out
+}
+
+/// A report written before findings carried a severity, with the severities its library
+/// meant: [`Finding::severity`] per kind, and an `open_at_exit` finding is a leak when other
+/// leak findings name all its sockets (those versions called it a leak then, and also when its
+/// peer was gone at all; the stricter reading is kept). Reports with severities are used as
+/// they are.
+fn with_severities(report: &Report) -> std::borrow::Cow<'_, Report> {
+    if report.findings.iter().all(|f| f.severity.is_some()) {
+        return std::borrow::Cow::Borrowed(report);
+    }
+    let leak_fds: std::collections::HashSet<i32> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind != FindingKind::OpenAtExit && f.severity() == Severity::Leak)
+        .flat_map(|f| f.fds.iter().copied())
+        .collect();
+    let mut report = report.clone();
+    for f in report.findings.iter_mut().filter(|f| f.severity.is_none()) {
+        f.severity = Some(
+            if f.kind == FindingKind::OpenAtExit
+                && !f.fds.is_empty()
+                && f.fds.iter().all(|fd| leak_fds.contains(fd))
+            {
+                Severity::Leak
+            } else {
+                f.severity()
+            },
+        );
+    }
+    // A filtered view recomputed its counts per severity: recount with these severities.
+    if !report.summary.by_severity.is_empty() {
+        crate::detect::summarize(&mut report);
+    }
+    std::borrow::Cow::Owned(report)
 }
 
 /// The final line: `SUMMARY: fdguard: 7 live sockets from 4 stacks; findings: 1 peer_closed,
@@ -73,6 +109,24 @@ pub fn summary_line(report: &Report) -> String {
     }
     if summary.suppressed > 0 {
         let _ = write!(line, " ({} suppressed)", summary.suppressed);
+    }
+    // Reports written before severities existed have no counts per severity.
+    if !summary.by_severity.is_empty() {
+        let count = |level: Severity| summary.by_severity.get(level.as_str()).copied();
+        let rest: Vec<String> = [Severity::Warning, Severity::Info]
+            .into_iter()
+            .filter_map(|level| Some(severity_phrase(level, count(level).filter(|&n| n > 0)?)))
+            .collect();
+        let _ = match count(Severity::Leak).filter(|&n| n > 0) {
+            Some(n) if rest.is_empty() => write!(line, "; {}", severity_phrase(Severity::Leak, n)),
+            Some(n) => write!(
+                line,
+                "; {}, {}",
+                severity_phrase(Severity::Leak, n),
+                rest.join(", ")
+            ),
+            None => write!(line, "; no leaks: {}", rest.join(", ")),
+        };
     }
     line
 }
@@ -218,11 +272,18 @@ fn write_findings(out: &mut String, report: &Report, columns: &Columns) {
             out.push_str("FINDINGS: none\n");
             return;
         }
+        (0, s) => {
+            let _ = writeln!(out, "FINDINGS (0, plus {s} suppressed)");
+        }
         (n, 0) => {
-            let _ = writeln!(out, "FINDINGS ({n})");
+            let _ = writeln!(out, "FINDINGS ({n}: {})", severity_counts(&active));
         }
         (n, s) => {
-            let _ = writeln!(out, "FINDINGS ({n}, plus {s} suppressed)");
+            let _ = writeln!(
+                out,
+                "FINDINGS ({n}: {}; plus {s} suppressed)",
+                severity_counts(&active)
+            );
         }
     }
     // A stack printed under one finding is referred to, not repeated, under the next ones.
@@ -250,10 +311,31 @@ enum Block<'a> {
     Merged(Merged<'a>),
 }
 
-/// Single-socket findings of one kind (and, for `open_at_exit`, one [`ExitSeverity`]) whose
-/// sockets were all created from one stack.
+/// `2 leaks`, `1 warning`, `3 info`.
+fn severity_phrase(level: Severity, n: u64) -> String {
+    match level {
+        Severity::Info => format!("{n} info"),
+        _ => format!("{n} {}{}", level.as_str(), plural(n)),
+    }
+}
+
+/// `2 leaks, 1 warning, 3 info`: unsuppressed findings per severity, most severe first.
+fn severity_counts(findings: &[&Finding]) -> String {
+    [Severity::Leak, Severity::Warning, Severity::Info]
+        .into_iter()
+        .filter_map(|level| {
+            let n = findings.iter().filter(|f| f.severity() == level).count() as u64;
+            (n > 0).then(|| severity_phrase(level, n))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Single-socket findings of one kind and severity (and, for `open_at_exit`, one
+/// [`ExitSeverity`]) whose sockets were all created from one stack.
 struct Merged<'a> {
     kind: FindingKind,
+    level: Severity,
     severity: Option<ExitSeverity>,
     findings: Vec<&'a Finding>,
     group: Group<'a>,
@@ -263,6 +345,7 @@ struct Merged<'a> {
 #[derive(PartialEq, Eq, Hash)]
 struct MergeKey {
     kind: FindingKind,
+    level: Severity,
     stack_id: Option<u64>,
     origin: Option<Origin>,
     severity: Option<ExitSeverity>,
@@ -278,7 +361,12 @@ fn blocks<'a>(findings: &[&'a Finding], by_fd: &SocketsByFd<'a>) -> Vec<Block<'a
     for &finding in findings {
         let mergeable = matches!(
             finding.kind,
-            FindingKind::PeerClosed | FindingKind::ShutdownNotClosed | FindingKind::OpenAtExit
+            FindingKind::PeerClosed
+                | FindingKind::ShutdownNotClosed
+                | FindingKind::StuckConnecting
+                | FindingKind::HalfOpen
+                | FindingKind::IdleOrphan
+                | FindingKind::OpenAtExit
         );
         let (sockets, missing) = by_fd.sockets_for(&finding.fds);
         let first = match (mergeable, missing.is_empty(), sockets.first()) {
@@ -301,9 +389,12 @@ fn blocks<'a>(findings: &[&'a Finding], by_fd: &SocketsByFd<'a>) -> Vec<Block<'a
             blocks.push(Block::One(finding));
             continue;
         }
-        let severity = (finding.kind == FindingKind::OpenAtExit).then(|| exit_severity(first));
+        let level = finding.severity();
+        let severity = (finding.kind == FindingKind::OpenAtExit)
+            .then(|| exit_severity(first, level == Severity::Leak));
         let key = MergeKey {
             kind: finding.kind,
+            level,
             stack_id,
             origin,
             severity,
@@ -319,6 +410,7 @@ fn blocks<'a>(findings: &[&'a Finding], by_fd: &SocketsByFd<'a>) -> Vec<Block<'a
                 index.insert(key, blocks.len());
                 blocks.push(Block::Merged(Merged {
                     kind: finding.kind,
+                    level,
                     severity,
                     findings: vec![finding],
                     group: Group { identity, sockets },
@@ -345,24 +437,40 @@ fn write_merged<'a>(
     shown_stacks: &mut Vec<StackIdentity<'a>>,
 ) {
     let n = merged.group.sockets.len();
-    let what = match (merged.kind, merged.severity) {
-        (FindingKind::PeerClosed, _) => {
+    let what = match (merged.kind, merged.level, merged.severity) {
+        (FindingKind::PeerClosed, _, _) => {
             "sockets whose peer hung up are still open, past the grace period"
         }
-        (FindingKind::ShutdownNotClosed, _) => {
+        (FindingKind::ShutdownNotClosed, _, _) => {
             "sockets were shut down and are still open, past the grace period"
         }
-        (_, Some(ExitSeverity::Leak)) => {
-            "sockets were still open at exit — their peers are gone or they were shut down, so \
-             these are leaks"
+        (FindingKind::StuckConnecting, Severity::Leak, _) => {
+            "sockets whose connect() failed are still open, past the grace period"
         }
-        (_, Some(ExitSeverity::Listener)) => "listening sockets were still open at exit",
+        (FindingKind::StuckConnecting, _, _) => {
+            "connections are stuck in SYN_SENT, past the connect threshold"
+        }
+        (FindingKind::HalfOpen, _, _) => {
+            "connections get no ACK from their peer, past the half-open threshold"
+        }
+        (FindingKind::IdleOrphan, _, _) => {
+            "client connections carried no payload, past the idle threshold"
+        }
+        (_, _, Some(ExitSeverity::Leak)) => {
+            "sockets were still open at exit, each a leak named above"
+        }
+        (_, _, Some(ExitSeverity::Recent)) => {
+            "sockets were still open at exit; their peers hung up (or they were shut down) \
+             within the grace period before: not leaks"
+        }
+        (_, _, Some(ExitSeverity::Listener)) => "listening sockets were still open at exit",
         _ => "sockets were still open at exit",
     };
     let _ = writeln!(
         out,
-        "{}: {n} {what} (one finding each, merged: same creating stack)",
-        merged.kind.as_str()
+        "{} ({}): {n} {what} (one finding each, merged: same creating stack)",
+        merged.kind.as_str(),
+        merged.level.as_str()
     );
     write_group(
         out,
@@ -375,11 +483,11 @@ fn write_merged<'a>(
     );
 }
 
-/// Most severe kind first (the enum's order is [`FindingKind::ALL`]'s); stable within a kind,
-/// so the library's order (by fd) is kept.
+/// Most severe first: by severity, then by kind (the enum's order is [`FindingKind::ALL`]'s);
+/// stable within a kind, so the library's order (by fd) is kept.
 fn sorted_by_severity<'a>(findings: impl Iterator<Item = &'a Finding>) -> Vec<&'a Finding> {
     let mut list: Vec<&Finding> = findings.collect();
-    list.sort_by_key(|f| f.kind);
+    list.sort_by_key(|f| (f.severity(), f.kind));
     list
 }
 
@@ -393,8 +501,9 @@ fn write_finding<'a>(
 ) {
     let _ = writeln!(
         out,
-        "{}: {}",
+        "{} ({}): {}",
         finding.kind.as_str(),
+        finding.severity().as_str(),
         escape(&finding.message)
     );
     if let Some(id) = finding.checkpoint {
@@ -419,15 +528,25 @@ fn write_finding<'a>(
             Vec::new()
         }
     };
+    // Groups and growth can name thousands of sockets: the first ones in full, the rest by
+    // fd (every socket is listed under LIVE SOCKETS and in the JSON).
+    let lines = match finding.kind {
+        FindingKind::DuplicateBackend | FindingKind::Growth | FindingKind::ReconnectChurn => {
+            MERGED_SOCKETS_SHOWN
+        }
+        _ => usize::MAX,
+    };
     for group in group_by_stack(sockets, GroupOrder::FirstSeen) {
         let frames = Frames::once(group.identity, shown_stacks);
-        write_group(out, columns, &group, "  ", frames, &suspects, usize::MAX);
+        write_group(out, columns, &group, "  ", frames, &suspects, lines);
     }
     for fd in missing {
         let _ = writeln!(out, "  fd {fd}: not among the sockets listed");
     }
     // The history shows whether the app keeps reconnecting without closing the old connection.
-    if let (FindingKind::DuplicateBackend, Some(backend)) = (finding.kind, &finding.backend) {
+    if let (FindingKind::DuplicateBackend | FindingKind::ReconnectChurn, Some(backend)) =
+        (finding.kind, &finding.backend)
+    {
         write_recently_closed(out, report, backend);
     }
 }
@@ -441,8 +560,9 @@ fn write_suppressed_finding(
     let rule = finding.suppressed_by.as_deref().unwrap_or_default();
     let _ = writeln!(
         out,
-        "{} [suppressed by {}]: {}",
+        "{} ({}) [suppressed by {}]: {}",
         finding.kind.as_str(),
+        finding.severity().as_str(),
         shell_quote(rule),
         escape(&finding.message)
     );
@@ -831,8 +951,16 @@ fn endpoints(socket: &Socket) -> String {
     }
 }
 
-fn state(socket: &Socket) -> &str {
-    socket.tcp_state.map_or("-", TcpState::as_str)
+/// The TCP state, with how long the connection has been in it where that says something
+/// (`CLOSE_WAIT for 3h`; an ESTABLISHED connection's is about its age, shown next to it).
+fn state(socket: &Socket) -> String {
+    match (socket.tcp_state, socket.state_since_s) {
+        (None, _) => "-".to_string(),
+        (Some(state @ (TcpState::Established | TcpState::Listen)), _) | (Some(state), None) => {
+            state.as_str().to_string()
+        }
+        (Some(state), Some(since)) => format!("{state} for {}", short_duration(since)),
+    }
 }
 
 fn age(socket: &Socket) -> String {
@@ -850,6 +978,26 @@ fn tags(socket: &Socket) -> Vec<String> {
     }
     if let Some(ago) = socket.peer_closed_s {
         tags.push(format!("peer closed {} ago", duration(ago)));
+    }
+    if let Some(tcp) = &socket.tcp {
+        let idle = tcp.idle_s().filter(|&idle| idle >= 1.0);
+        if let (Some(TcpState::Established), Some(idle)) = (socket.tcp_state, idle) {
+            tags.push(format!("idle {}", short_duration(idle)));
+        }
+        if tcp.unacked > 0 && (tcp.retransmits > 0 || tcp.backoff > 0) {
+            let no_ack = tcp
+                .last_ack_recv_s
+                .map(|s| format!(", no ACK for {}", short_duration(s)))
+                .unwrap_or_default();
+            tags.push(format!(
+                "{} retransmission{}{no_ack}",
+                tcp.retransmits.max(tcp.backoff),
+                plural(u64::from(tcp.retransmits.max(tcp.backoff)))
+            ));
+        }
+        if let Some(unread) = tcp.recv_queue.filter(|&n| n > 0) {
+            tags.push(format!("{unread} byte{} unread", plural(unread)));
+        }
     }
     if let Some(shutdown) = &socket.shutdown {
         tags.push(format!(
@@ -955,6 +1103,24 @@ mod tests {
             "SUMMARY: fdguard: 0 live sockets from 0 stacks; findings: 1 peer_closed, \
              2 open_at_exit, 3 from_the_future (4 suppressed)"
         );
+    }
+
+    #[test]
+    fn summary_says_how_many_leaks_and_says_so_when_there_are_none() {
+        let mut report = empty_report();
+        report
+            .summary
+            .findings
+            .insert("duplicate_backend".to_string(), 2);
+        report.summary.by_severity.insert("info".to_string(), 2);
+        assert!(
+            summary_line(&report).ends_with("findings: 2 duplicate_backend; no leaks: 2 info"),
+            "{}",
+            summary_line(&report)
+        );
+        report.summary.by_severity.insert("leak".to_string(), 1);
+        report.summary.by_severity.insert("warning".to_string(), 1);
+        assert!(summary_line(&report).ends_with("; 1 leak, 1 warning, 2 info"));
     }
 
     #[test]

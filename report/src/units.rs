@@ -30,6 +30,29 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// A duration the way a person says it at a glance: `3.2s`, `42.0s`, `14m`, `3h07m`, `2d03h`
+/// (idle times, how long a connection has been in its state). Under a minute it is
+/// [`duration`]'s spelling, so it agrees with the ages printed next to it; from a minute on,
+/// truncated, never rounded up, so it never claims more time than has passed. Negative or
+/// non-finite values print as `?`.
+pub fn short_duration(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "?".to_string();
+    }
+    if seconds < 59.95 {
+        return duration(seconds);
+    }
+    let total = (seconds as u64).max(60);
+    let (days, hours, minutes) = (total / 86_400, total / 3_600 % 24, total / 60 % 60);
+    match total {
+        0..3_600 => format!("{minutes}m"),
+        3_600..86_400 if minutes == 0 => format!("{hours}h"),
+        3_600..86_400 => format!("{hours}h{minutes:02}m"),
+        _ if hours == 0 => format!("{days}d"),
+        _ => format!("{days}d{hours:02}h"),
+    }
+}
+
 /// A calendar date and time of day in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UtcTime {
@@ -103,6 +126,25 @@ pub fn plural(n: u64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_durations_truncate() {
+        let cases = [
+            (0.0, "0.0s"),
+            (3.26, "3.3s"),
+            (42.9, "42.9s"),
+            (59.96, "1m"),
+            (14.0 * 60.0 + 59.0, "14m"),
+            (3.0 * 3600.0 + 30.0, "3h"),
+            (3.0 * 3600.0 + 7.0 * 60.0, "3h07m"),
+            (2.0 * 86_400.0 + 3.0 * 3600.0, "2d03h"),
+            (86_400.0, "1d"),
+            (-1.0, "?"),
+        ];
+        for (seconds, text) in cases {
+            assert_eq!(short_duration(seconds), text, "{seconds}");
+        }
+    }
 
     #[test]
     fn durations() {

@@ -32,9 +32,15 @@ fn single_socket_findings_merge_by_creating_stack() {
     let report = load("many_at_exit.json");
     let text = text::render(&report);
     assert_golden("many_at_exit.txt", &text);
-    assert!(text.contains("open_at_exit: 12 sockets were still open at exit"));
+    assert!(text.contains("open_at_exit (info): 12 sockets were still open at exit"));
+    assert!(
+        text.contains("open_at_exit (leak): 2 sockets were still open at exit, each a leak"),
+        "a report without severities: open_at_exit is a leak where peer_closed names the socket"
+    );
     assert!(text.contains("… and 2 more from this stack: fd 22, 23"));
-    assert!(text.contains("open_at_exit: fd 30 to 127.0.0.1:51000 (ESTABLISHED) was still open"));
+    assert!(
+        text.contains("open_at_exit (info): fd 30 to 127.0.0.1:51000 (ESTABLISHED) was still open")
+    );
     // The stack of a merged block is printed once in FINDINGS, then referred to.
     assert_eq!(
         text.split("LIVE SOCKETS")

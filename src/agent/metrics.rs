@@ -727,6 +727,7 @@ mod tests {
             checkpoint: None,
             suppressed_by: suppressed.then(|| "leak:x".to_string()),
             severity: Some(severity),
+            rate_per_min: None,
         }
     }
 

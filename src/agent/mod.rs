@@ -18,15 +18,21 @@ use crate::config::Format;
 use crate::report::{self, Destination, Written};
 use fdguard_report::Trigger;
 
-/// Builds and writes one report (see [`report::write_with`]) and hands the TCP states it read to
-/// the watcher.
+/// Builds and writes one report (see [`report::write_with`]) with the watcher's samples, and
+/// hands the dates it worked out to the watcher.
 pub fn report_now(
     trigger: Trigger,
     destination: Destination<'_>,
     format: Format,
     fallback_to_stderr: bool,
 ) -> Written {
-    let written = report::write_with(trigger, destination, format, fallback_to_stderr);
+    let written = report::write_with(
+        trigger,
+        destination,
+        format,
+        fallback_to_stderr,
+        watch::samples(),
+    );
     watch::note(&written.states);
     written
 }

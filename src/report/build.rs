@@ -1,30 +1,137 @@
 //! The middle of a report: from a [`Snapshot`] of the table to a complete [`Report`] — kernel
-//! state for each socket, symbolised stacks, the annotations, the detectors' findings and the
-//! summary. Reads the table and the kernel; writes nothing (the TCP states it read are handed
-//! back so the caller can let the watcher record them).
+//! state for each socket (state, activity and retransmissions from one `TCP_INFO`, plus
+//! `SO_KEEPALIVE` and the queues), symbolised stacks, the annotations, the detectors' findings
+//! and the summary. Reads the table and the kernel; writes nothing (the dates it worked out
+//! are handed back so the caller can let the watcher record them).
+//!
+//! Also home of the dating rules the watcher and the report share ([`date_state_entry`],
+//! [`date_hangup`]): a date is never later than the first sighting, and never earlier than
+//! the kernel's own timestamps allow, so an age is never overstated.
 
 use super::snapshot::{self, Snapshot};
 use super::symbolize::Symbolizer;
 use crate::annotate::{checkpoints, labels};
 use crate::config;
-use crate::platform::kernel::{self, Side};
+use crate::platform::kernel::{self, Side, TcpSample};
 use crate::platform::{clock, process, procfs};
-use crate::track::record::{NO_STACK, Origin as RecordOrigin, Role, SocketRecord};
+use crate::track::record::{NO_STACK, Origin as RecordOrigin, Role, SocketRecord, TcpSeen};
 use crate::track::sockaddr::{self, PeerAddr};
 use crate::track::{capture, history, python, table};
 use fdguard_report::detect;
 use fdguard_report::{
     Checkpoint, ClosedSocket, Collector, ConnectInfo, FdBudget, Frame, Origin, Report,
-    SCHEMA_VERSION, ShutdownInfo, Socket, Summary, TcpState, ThreadInfo, Trigger,
+    SCHEMA_VERSION, ShutdownInfo, Socket, Summary, TcpActivity, TcpState, ThreadInfo, Trigger,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A TCP state the report read for one live record, for the watcher to date hang-ups with.
+/// What the report worked out for one live record that the table does not say yet, for the
+/// watcher to record ([`crate::agent::watch::note`]).
 #[derive(Debug, Clone, Copy)]
 pub struct StateSeen {
     pub fd: i32,
     pub socket_id: u64,
-    pub peer_gone: bool,
+    /// The record's state as the report read it from the table.
+    pub before: TcpSeen,
+    /// A state the table does not have yet, with its entry date.
+    pub entered: Option<TcpSeen>,
+    /// The date of a hang-up the table does not have yet.
+    pub hung_up_ns: Option<u64>,
+}
+
+/// States in which the peer's FIN (and the ACK it carries) is the last thing received: the
+/// kernel's `tcpi_last_ack_recv` then dates the hang-up. Measured on loopback: a socket in
+/// CLOSE_WAIT for 0.3 s reports `last_ack_recv` 300 ms. A reset (CLOSE) updates no timestamp:
+/// dated by the first sighting.
+const FIN_DATED: [TcpState; 3] = [TcpState::CloseWait, TcpState::LastAck, TcpState::Closing];
+
+/// When `r`'s connection entered `tcp.state` (monotonic ns), seen at `now`: never later than
+/// now, never earlier than its creation, its connect() or the state before it.
+/// - SYN_SENT: connect() put it there;
+/// - CLOSE_WAIT, LAST_ACK, CLOSING: the peer's FIN, dated by the last ACK received;
+/// - ESTABLISHED: the handshake, no later than the oldest of the last data sent, data received
+///   and ACK received (the kernel sets all three when the connection is established);
+/// - anything else: now (the first sighting).
+pub fn date_state_entry(r: &SocketRecord, tcp: &TcpSample, now: u64) -> u64 {
+    let ms_before = |ms: u32| now.saturating_sub(u64::from(ms) * 1_000_000);
+    let estimate = match tcp.state {
+        TcpState::SynSent if r.connect_ns != 0 => r.connect_ns,
+        state if FIN_DATED.contains(&state) && tcp.handshake_completed => {
+            ms_before(tcp.last_ack_recv_ms)
+        }
+        TcpState::Established if tcp.handshake_completed => ms_before(
+            tcp.last_data_sent_ms
+                .max(tcp.last_data_recv_ms)
+                .max(tcp.last_ack_recv_ms),
+        ),
+        _ => now,
+    };
+    let floor = r
+        .created_ns
+        .max(r.connect_ns)
+        .max(r.tcp_seen.get().map_or(0, |(_, since)| since));
+    estimate.clamp(floor.min(now), now)
+}
+
+/// When `r`'s peer hung up, first seen gone at `now`: the FIN's date where the kernel gives it
+/// (see [`FIN_DATED`]), else the entry into a peer-gone state the watcher already dated, else
+/// now.
+pub fn date_hangup(r: &SocketRecord, tcp: &TcpSample, now: u64) -> u64 {
+    match r.tcp_seen.get() {
+        Some((state, since)) if state == tcp.state => since,
+        _ => date_state_entry(r, tcp, now),
+    }
+}
+
+/// A [`TcpSample`] as the report's `tcp` object (times in seconds before now). The kernel
+/// counts in jiffies, fdguard in CLOCK_MONOTONIC; on a loaded VM they were seen 10% apart, so
+/// no time is allowed to exceed the socket's own age (nothing happened on it before it
+/// existed).
+fn activity(fd: i32, tcp: &TcpSample, age_s: f64, detail: Detail) -> TcpActivity {
+    let secs = |ms: u32| {
+        tcp.handshake_completed
+            .then_some((f64::from(ms) / 1000.0).min(age_s))
+    };
+    let mut activity = TcpActivity {
+        last_data_recv_s: secs(tcp.last_data_recv_ms),
+        last_data_sent_s: secs(tcp.last_data_sent_ms),
+        last_ack_recv_s: secs(tcp.last_ack_recv_ms),
+        unacked: tcp.unacked,
+        retransmits: u32::from(tcp.retransmits),
+        backoff: u32::from(tcp.backoff),
+        probes: u32::from(tcp.probes),
+        keepalive: None,
+        recv_queue: None,
+        send_queue: None,
+        handshake_completed: Some(tcp.handshake_completed),
+    };
+    match detail {
+        Detail::Full => {
+            activity.keepalive = kernel::keepalive(fd);
+            if tcp.state != TcpState::Listen {
+                (activity.recv_queue, activity.send_queue) = kernel::queues(fd);
+            }
+        }
+        Detail::Detectors { idle_s } => {
+            // SO_KEEPALIVE is what tells an idle orphan from a connection kept idle on
+            // purpose: read it where the idle_orphan detector will look, nowhere else.
+            if tcp.state == TcpState::Established
+                && activity.idle_s().is_some_and(|idle| idle >= idle_s)
+            {
+                activity.keepalive = kernel::keepalive(fd);
+            }
+        }
+    }
+    activity
+}
+
+/// How much [`activity`] asks the kernel beyond the one `TCP_INFO`.
+#[derive(Debug, Clone, Copy)]
+enum Detail {
+    /// Everything the report shows: `SO_KEEPALIVE` and both queues for every TCP socket.
+    Full,
+    /// What the detectors need, no more (the metrics writer, on the watcher's tick):
+    /// `SO_KEEPALIVE` only for a connection idle past `idle_s`.
+    Detectors { idle_s: f64 },
 }
 
 /// A built report and what building it learned about the sockets.
@@ -35,14 +142,18 @@ pub struct Built {
 
 /// Builds a complete report (sockets, findings, summary) without writing it. `progress` is
 /// called once per socket, so a waiter can tell a slow report from a stuck one.
-pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
+pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) -> Built {
     let now = clock::now_ns();
     let cfg = config::get();
     if cfg.test_fault.as_deref() == Some("report-panic") {
         panic!("injected fault (FDGUARD_TEST_FAULT=report-panic)");
     }
     let pid = process::pid();
-    let Snapshot { records, ghosts } = snapshot::take();
+    let Snapshot {
+        records,
+        inodes,
+        ghosts,
+    } = snapshot::take();
     let (program, cmdline) = program_and_cmdline();
 
     let mut symbolizer = Symbolizer::new(&program);
@@ -56,7 +167,15 @@ pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
             .or_insert_with(|| symbolizer.stack(id))
             .clone()
     };
-    let (sockets, states) = live_sockets(&records, now, pid, &mut stack_of, progress);
+    let (sockets, states) = sockets_of(
+        &records,
+        Some(&inodes),
+        Detail::Full,
+        now,
+        pid,
+        &mut stack_of,
+        progress,
+    );
 
     let recently_closed: Vec<ClosedSocket> = history::recent(cfg.history)
         .into_iter()
@@ -72,7 +191,10 @@ pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
         .collect();
 
     let checkpoint_list = checkpoints::all();
-    let settings = detector_settings(trigger, now, &checkpoint_list);
+    let settings = detect::Settings {
+        samples,
+        ..detector_settings(trigger, now, &checkpoint_list)
+    };
     let findings = detect::run(&sockets, &settings);
     let checkpoints = checkpoint_list
         .iter()
@@ -149,9 +271,12 @@ pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
     Built { report, states }
 }
 
-/// The report's sockets for the snapshot's `records` (kernel state read fresh for each, the
-/// creating stack from `stack_of`), and the TCP states read, for the watcher. `progress` is
-/// called once per record.
+/// The sockets for the snapshot's `records` as the detectors need them (kernel state read
+/// fresh for each: one `TCP_INFO` per TCP socket, `SO_KEEPALIVE` only for a connection idle
+/// past the idle threshold; the creating stack from `stack_of`), and the dates worked out that
+/// the table does not have yet, for the watcher. The metrics writer's entry point, on the
+/// watcher's tick; a report reads more (the queues, every `SO_KEEPALIVE`, the inodes).
+/// `progress` is called once per record.
 pub(crate) fn live_sockets(
     records: &[SocketRecord],
     now: u64,
@@ -159,39 +284,81 @@ pub(crate) fn live_sockets(
     stack_of: &mut dyn FnMut(u32) -> Vec<Frame>,
     progress: &dyn Fn(),
 ) -> (Vec<Socket>, Vec<StateSeen>) {
+    let idle_s = config::get().idle_ms as f64 / 1000.0;
+    let detail = Detail::Detectors { idle_s };
+    sockets_of(records, None, detail, now, pid, stack_of, progress)
+}
+
+/// [`live_sockets`], with each record's socket inode when the snapshot read it.
+#[allow(clippy::too_many_arguments)]
+fn sockets_of(
+    records: &[SocketRecord],
+    inodes: Option<&[u64]>,
+    detail: Detail,
+    now: u64,
+    pid: i32,
+    stack_of: &mut dyn FnMut(u32) -> Vec<Frame>,
+    progress: &dyn Fn(),
+) -> (Vec<Socket>, Vec<StateSeen>) {
     let mut sockets = Vec::with_capacity(records.len());
     let mut states = Vec::new();
-    for r in records {
+    for (i, r) in records.iter().enumerate() {
         progress();
-        let state = kernel::tcp_state(r.fd, r.family, r.sock_type);
-        if state.is_some() {
-            states.push(StateSeen {
-                fd: r.fd,
-                socket_id: r.socket_id,
-                peer_gone: detect::peer_gone_state(state, r.role.to_model(), r.peer.len > 0),
-            });
+        let tcp = kernel::tcp_sample(r.fd, r.family, r.sock_type);
+        let mut socket = socket_of(r, tcp.map(|t| t.state), now, pid, stack_of(r.stack_id));
+        socket.inode = inodes.and_then(|inodes| inodes.get(i).copied());
+        if let Some(tcp) = &tcp {
+            let seen = dates(r, tcp, now);
+            socket.state_since_s = Some(clock::secs_between(
+                seen.entered.and_then(|e| e.get()).map_or_else(
+                    || r.tcp_seen.get().map_or(now, |(_, since)| since),
+                    |(_, since)| since,
+                ),
+                now,
+            ));
+            if let Some(at) = seen.hung_up_ns {
+                socket.peer_closed_s = Some(clock::secs_between(at, now));
+            }
+            socket.tcp = Some(activity(r.fd, tcp, socket.age_s, detail));
+            if seen.entered.is_some() || seen.hung_up_ns.is_some() {
+                states.push(seen);
+            }
         }
-        sockets.push(socket_of(r, state, now, pid, stack_of(r.stack_id)));
+        sockets.push(socket);
     }
     (sockets, states)
 }
 
 /// What the detectors are told besides the sockets: the configured thresholds, whether this is
-/// the exit report, and the checkpoints (id, monotonic time set) as ages at `now`.
+/// the exit report, and the checkpoints (id, monotonic time set) as ages at `now`. No samples:
+/// the caller adds the watcher's when it has them.
 pub(crate) fn detector_settings(
     trigger: Trigger,
     now: u64,
     checkpoint_list: &[(u64, u64)],
 ) -> detect::Settings {
-    let cfg = config::get();
     detect::Settings {
-        grace_s: cfg.grace_ms as f64 / 1000.0,
-        dup_min: cfg.dup_min,
         at_exit: trigger == Trigger::Exit,
         checkpoints: checkpoint_list
             .iter()
             .map(|&(id, at)| (id, clock::secs_between(at, now)))
             .collect(),
+        ..config::get().detect_settings()
+    }
+}
+
+/// What the table does not say yet about `r`'s TCP state and hang-up, as read now.
+fn dates(r: &SocketRecord, tcp: &TcpSample, now: u64) -> StateSeen {
+    let entered = (r.tcp_seen.get().map(|(state, _)| state) != Some(tcp.state))
+        .then(|| TcpSeen::new(tcp.state, date_state_entry(r, tcp, now)));
+    let gone = tcp.handshake_completed
+        && detect::peer_gone_state(Some(tcp.state), r.role.to_model(), r.peer.len > 0);
+    StateSeen {
+        fd: r.fd,
+        socket_id: r.socket_id,
+        before: r.tcp_seen,
+        entered,
+        hung_up_ns: (gone && r.peer_closed_ns == 0).then(|| date_hangup(r, tcp, now)),
     }
 }
 
@@ -317,4 +484,104 @@ fn program_and_cmdline() -> (String, Vec<String>) {
         })
         .unwrap_or_default();
     (program, cmdline)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn record(created_s: u64, connect_s: u64) -> SocketRecord {
+        SocketRecord {
+            created_ns: created_s * S,
+            connect_ns: connect_s * S,
+            ..SocketRecord::default()
+        }
+    }
+
+    fn sample(state: TcpState, data_ms: u32, ack_ms: u32) -> TcpSample {
+        TcpSample {
+            state,
+            handshake_completed: true,
+            last_data_recv_ms: data_ms,
+            last_data_sent_ms: data_ms,
+            last_ack_recv_ms: ack_ms,
+            unacked: 0,
+            retransmits: 0,
+            backoff: 0,
+            probes: 0,
+        }
+    }
+
+    #[test]
+    fn states_are_dated_from_the_kernel_where_it_allows() {
+        let now = 1000 * S;
+        let r = record(100, 101);
+        // SYN_SENT: connect() put it there.
+        let syn = TcpSample {
+            handshake_completed: false,
+            ..sample(TcpState::SynSent, 0, 0)
+        };
+        assert_eq!(date_state_entry(&r, &syn, now), 101 * S);
+        // CLOSE_WAIT: the FIN's ACK, 300 s ago, even if the watcher sees it only now.
+        let fin = sample(TcpState::CloseWait, 400_000, 300_000);
+        assert_eq!(date_state_entry(&r, &fin, now), 700 * S);
+        assert_eq!(date_hangup(&r, &fin, now), 700 * S);
+        // ESTABLISHED: no later than the oldest activity the kernel still remembers.
+        let est = sample(TcpState::Established, 500_000, 20_000);
+        assert_eq!(date_state_entry(&r, &est, now), 500 * S);
+        // A reset updates no timestamp: the first sighting.
+        let reset = sample(TcpState::Close, 400_000, 300_000);
+        assert_eq!(date_state_entry(&r, &reset, now), now);
+    }
+
+    #[test]
+    fn a_date_is_never_before_the_socket_its_connect_or_its_previous_state() {
+        let now = 1000 * S;
+        // The kernel's counters say 900 s; the socket is 10 s old.
+        let r = record(990, 991);
+        let fin = sample(TcpState::CloseWait, 900_000, 900_000);
+        assert_eq!(date_state_entry(&r, &fin, now), 991 * S);
+        let seen = SocketRecord {
+            tcp_seen: TcpSeen::new(TcpState::Established, 995 * S),
+            ..r
+        };
+        assert_eq!(date_state_entry(&seen, &fin, now), 995 * S);
+        // Never in the future either.
+        let young = record(2000, 0);
+        assert_eq!(date_state_entry(&young, &fin, now), now);
+    }
+
+    #[test]
+    fn a_never_answered_connection_has_no_activity_times() {
+        let refused = TcpSample {
+            handshake_completed: false,
+            ..sample(TcpState::Close, 1_689_064, 1_689_064)
+        };
+        let activity = activity(-1, &refused, 30.0, Detail::Full);
+        assert_eq!(
+            (
+                activity.last_data_recv_s,
+                activity.last_ack_recv_s,
+                activity.handshake_completed
+            ),
+            (None, None, Some(false))
+        );
+        let kept = activity_of_age(5.0);
+        assert_eq!(
+            kept.last_data_sent_s,
+            Some(5.0),
+            "bounded by the socket's age"
+        );
+    }
+
+    fn activity_of_age(age_s: f64) -> TcpActivity {
+        activity(
+            -1,
+            &sample(TcpState::Established, 7_016, 7_016),
+            age_s,
+            Detail::Full,
+        )
+    }
 }

@@ -128,7 +128,7 @@ pub struct Written {
     pub states: Vec<StateSeen>,
 }
 
-/// Builds and writes one report. With `fallback_to_stderr` false a failed write is only
+/// Builds and writes one report (`samples`: the watcher's, for the trend detectors). With `fallback_to_stderr` false a failed write is only
 /// returned, not redirected to stderr (the C API's explicit path or fd: the caller gets an
 /// error code).
 pub fn write_with(
@@ -136,6 +136,7 @@ pub fn write_with(
     destination: Destination<'_>,
     format: Format,
     fallback_to_stderr: bool,
+    samples: detect::Samples,
 ) -> Written {
     let _busy = Busy::acquire();
     // Pairs with the fence in `wait_until_idle`: either the exiting thread sees us busy and
@@ -155,7 +156,7 @@ pub fn write_with(
         PROGRESS.fetch_add(1, Ordering::Relaxed);
     };
     progress();
-    let build::Built { report, states } = build::build(trigger, &progress);
+    let build::Built { report, states } = build::build(trigger, samples, &progress);
     progress();
     let gating = detect::gating(&report);
     let bytes = render(&report, format);

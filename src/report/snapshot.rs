@@ -10,6 +10,9 @@ use std::collections::BTreeSet;
 /// socket.
 pub struct Snapshot {
     pub records: Vec<SocketRecord>,
+    /// The socket inode of each record, in the same order (the check that it is still a
+    /// socket reads it anyway).
+    pub inodes: Vec<u64>,
     /// Records dropped because their fd no longer names a socket: it was closed behind our back
     /// (glibc's fclose, a raw syscall) and perhaps reused for a file.
     pub ghosts: usize,
@@ -24,9 +27,20 @@ pub fn take() -> Snapshot {
         }
     });
     let before = records.len();
-    records.retain(|r| kernel::is_socket(r.fd));
+    let mut inodes = Vec::with_capacity(before);
+    records.retain(|r| match kernel::socket_inode(r.fd) {
+        Some(inode) => {
+            inodes.push(inode);
+            true
+        }
+        None => false,
+    });
     let ghosts = before - records.len();
-    Snapshot { records, ghosts }
+    Snapshot {
+        records,
+        inodes,
+        ghosts,
+    }
 }
 
 /// The socket was created by this process at or after monotonic time `since_ns` (a

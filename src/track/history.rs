@@ -98,6 +98,12 @@ pub fn push(record: &SocketRecord, closed_ns: u64) {
     e.seq.fetch_add(1, Ordering::Release);
 }
 
+/// How many closed connections were ever pushed (all shards): it changes exactly when one is,
+/// so a reader can tell cheaply whether there is anything new.
+pub fn pushed() -> u64 {
+    NEXT.iter().map(|c| c.0.load(Ordering::Acquire)).sum()
+}
+
 /// Up to `limit` most recent closed connections, newest first.
 pub fn recent(limit: usize) -> Vec<ClosedRecord> {
     let mut out = Vec::new();

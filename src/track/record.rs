@@ -62,6 +62,40 @@ impl Origin {
     }
 }
 
+/// A TCP state as the watcher last saw it, with the date it entered that state (monotonic
+/// milliseconds), packed into one word so the table stores and loads the pair atomically.
+/// `TcpSeen::NONE`: not looked at yet. Dates come from `report::build::date_state_entry`
+/// and are never later than the first sighting, never earlier than what the kernel allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpSeen(pub u64);
+
+impl TcpSeen {
+    pub const NONE: TcpSeen = TcpSeen(0);
+    const STATE_SHIFT: u32 = 56;
+    const TIME_MASK: u64 = (1 << TcpSeen::STATE_SHIFT) - 1;
+
+    /// `state` (the kernel's number, 1-12) entered at monotonic `since_ns`.
+    pub fn new(state: fdguard_report::TcpState, since_ns: u64) -> TcpSeen {
+        let number = fdguard_report::TcpState::ALL
+            .iter()
+            .position(|&s| s == state)
+            .map_or(0, |i| i as u64 + 1);
+        // 56 bits of milliseconds: two million years of uptime.
+        TcpSeen(number << TcpSeen::STATE_SHIFT | (since_ns / 1_000_000) & TcpSeen::TIME_MASK)
+    }
+
+    /// The state and its monotonic entry date (ns), if one was recorded.
+    pub fn get(self) -> Option<(fdguard_report::TcpState, u64)> {
+        let number = (self.0 >> TcpSeen::STATE_SHIFT) as u8;
+        (number != 0).then(|| {
+            (
+                fdguard_report::TcpState::from_kernel(number),
+                (self.0 & TcpSeen::TIME_MASK) * 1_000_000,
+            )
+        })
+    }
+}
+
 /// One socket fd's record.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SocketRecord {
@@ -89,6 +123,8 @@ pub struct SocketRecord {
     pub shutdown_ns: u64,
     /// Monotonic ns when the watcher first saw the peer gone; 0 = not seen.
     pub peer_closed_ns: u64,
+    /// The TCP state the watcher last saw and since when it dates it ([`TcpSeen`]).
+    pub tcp_seen: TcpSeen,
     pub thread_name: [u8; 16],
     pub peer: PeerAddr,
     pub ignored: bool,

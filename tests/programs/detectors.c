@@ -7,6 +7,8 @@
  *                and one earlier connection to A that was closed properly
  *   healthy      one idle long-lived connection, nothing else: no finding
  *   exit         a listener, a healthy connection and a hung-up one, left open at exit
+ *   late_hangup  the server hangs up, the client reads the EOF and exits at once without
+ *                closing (wget after an HTTP/1.0 response): open at exit, not a leak
  * Run with a short FDGUARD_GRACE_MS (e.g. 300) and FDGUARD_WATCH_MS (e.g. 50). */
 #include "testlib.h"
 
@@ -67,6 +69,15 @@ int main(int argc, char **argv) {
     int gone = connect_spare(port_a);
     close(serve_one(backend_a));
     printf("{\"order\":[%d,%d,%d,%d],\"port\":%d}\n", gone, healthy, s, backend_a, port_a);
+  } else if (strcmp(mode, "late_hangup") == 0) {
+    int c = connect_to_backend(port_a);
+    close(serve_one(backend_a));
+    char buf[16];
+    while (read(c, buf, sizeof buf) > 0) {
+    }
+    printf("{\"client\":%d,\"port\":%d}\n", c, port_a);
+    fflush(stdout);
+    return 0; /* exits a moment after the hang-up, the fd still open */
   } else {
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;

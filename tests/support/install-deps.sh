@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install the gRPC test environment for fdguard.
+# Install the test environment for fdguard.
 #   - Debian libgrpc++-dev (1.51.1) + pkg-config   (apt)
 #   - target/deps/venv-grpc151      grpcio==1.51.1  (pip)
 #   - target/deps/venv-grpc-latest  latest grpcio   (pip)
+#   - the findings corpus: redis, nodejs, iproute2 (apt), urllib3 and grpcio 1.85.3 (pip)
 # Idempotent: stamp files make reruns skip pip; apt is skipped when installed.
 # Under CI=true every failure is fatal; otherwise warn and exit 0.
 set -u
@@ -101,8 +102,8 @@ find_python() {
     return 1
 }
 
-make_venv() {  # name  pip-spec
-    local name="$1" spec="$2" venv="$DEPS_DIR/$1" stamp="$DEPS_DIR/$1/.fdguard-stamp"
+make_pip_venv() {  # name  pip-spec  python-expression-printing-the-version
+    local name="$1" spec="$2" probe="$3" venv="$DEPS_DIR/$1" stamp="$DEPS_DIR/$1/.fdguard-stamp"
     if [ -f "$stamp" ] && [ "$(head -n1 "$stamp")" = "$spec" ] && [ -x "$venv/bin/python" ]; then
         log "dep $name: $(sed -n 2p "$stamp") (cached, $venv)"
         return 0
@@ -113,63 +114,52 @@ make_venv() {  # name  pip-spec
     if ! timeout 300 "$PY" -m venv "$venv" >&2; then
         fail "dep $name: python -m venv failed (apt-get install python3-venv?)"; return 1
     fi
+    # shellcheck disable=SC2086  # the spec may name several packages
     if ! timeout 1200 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-            --only-binary=grpcio "$spec" >&2; then
+            --only-binary=:all: $spec >&2; then
         fail "dep $name: pip install $spec failed"; return 1
     fi
     local ver
-    ver="$(timeout 60 "$venv/bin/python" -c 'import grpc; print(grpc.__version__)' 2>/dev/null)"
-    if [ -z "$ver" ]; then fail "dep $name: 'import grpc' failed"; return 1; fi
-    printf '%s\ngrpcio %s\n' "$spec" "$ver" > "$stamp"
-    log "dep $name: grpcio $ver ($venv)"
+    ver="$(timeout 60 "$venv/bin/python" -c "$probe" 2>/dev/null)"
+    if [ -z "$ver" ]; then fail "dep $name: probe '$probe' failed"; return 1; fi
+    printf '%s\n%s\n' "$spec" "$ver" > "$stamp"
+    log "dep $name: $ver ($venv)"
 }
 
 mkdir -p "$DEPS_DIR"
 PY="$(find_python || true)"
 if [ -n "$PY" ]; then log "dep python: $PY ($("$PY" -c 'import platform;print(platform.python_version())' 2>/dev/null))"
 else fail "dep python: python3 NOT FOUND"; fi
-make_venv venv-grpc151 "grpcio==1.51.1"
-make_venv venv-grpc-latest "grpcio"
+make_pip_venv venv-grpc151 "grpcio==1.51.1" 'import grpc; print("grpcio", grpc.__version__)'
+make_pip_venv venv-grpc-latest "grpcio" 'import grpc; print("grpcio", grpc.__version__)'
 
 # ---------------------------------------------------------------- python frames (issue 16)
-# - python3-dev: CPython's headers (internal ones included); a unit test compiles fdguard's
-#   layout table against them.
-# - target/python-deps/venv-urllib3: urllib3 for the urllib3 pool scenario (its own venv, so
-#   the gRPC venvs stay exactly what their stamps say).
-if ! dpkg-query -W -f='${Status}' python3-dev 2>/dev/null | grep -q "install ok installed"; then
-    if ! as_root env DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -q \
-            --no-install-recommends python3-dev >&2; then
-        fail "apt-get install python3-dev failed"
-    fi
-fi
+# python3-dev: CPython's headers (internal ones included); a unit test compiles fdguard's
+# layout table against them.
+apt_install python3-dev
 if [ -f /usr/include/python3.11/internal/pycore_frame.h ] || python3-config --includes >/dev/null 2>&1; then
     log "dep python3-dev: $(dpkg-query -W -f='${Version}' python3-dev 2>/dev/null)"
 else
     fail "dep python3-dev: CPython headers MISSING"
 fi
-URLLIB3_SPEC="urllib3==2.8.0"
-URLLIB3_VENV="$REPO_ROOT/target/python-deps/venv-urllib3"
-if [ -f "$URLLIB3_VENV/.fdguard-stamp" ] && [ "$(head -n1 "$URLLIB3_VENV/.fdguard-stamp")" = "$URLLIB3_SPEC" ] \
-        && [ -x "$URLLIB3_VENV/bin/python" ]; then
-    log "dep venv-urllib3: $URLLIB3_SPEC (cached, $URLLIB3_VENV)"
-elif [ -z "$PY" ]; then
-    fail "dep venv-urllib3: no python3 interpreter"
-else
-    log "dep venv-urllib3: creating venv with $URLLIB3_SPEC"
-    rm -rf "$URLLIB3_VENV"
-    mkdir -p "$(dirname "$URLLIB3_VENV")"
-    if timeout 300 "$PY" -m venv "$URLLIB3_VENV" >&2 &&
-       timeout 600 "$URLLIB3_VENV/bin/python" -m pip install -q --disable-pip-version-check \
-            "$URLLIB3_SPEC" >&2 &&
-       timeout 60 "$URLLIB3_VENV/bin/python" -c 'import urllib3' >&2; then
-        printf '%s\n' "$URLLIB3_SPEC" > "$URLLIB3_VENV/.fdguard-stamp"
-        log "dep venv-urllib3: $URLLIB3_SPEC ($URLLIB3_VENV)"
-    else
-        fail "dep venv-urllib3: pip install $URLLIB3_SPEC failed"
-    fi
-fi
+
+# ---------------------------------------------------------------- findings corpus (issue 10)
+# Real programs the finding tests run under the shim (tests/corpus_*.rs):
+#   - Debian: redis-server + redis-tools (redis-benchmark, redis-cli), nodejs, wget, iproute2
+#     (tc, ip: the half-open test holds a peer's ACKs back inside a private network namespace)
+#   - target/deps/venv-http      urllib3 (a keep-alive pool; also the Python-frames urllib3 test)
+#   - target/deps/venv-grpc185   grpcio==1.85.3, pinned: grpc.aio keeps a connection open after
+#                                channel.close() while the app holds a call object
+#                                (grpc/grpc#42125, still open for this release)
+apt_install redis-server redis-tools iproute2 wget
+command -v node >/dev/null 2>&1 || apt_install nodejs
+for exe in redis-server redis-benchmark redis-cli node wget tc ip unshare; do
+    have "$exe" "$(command -v "$exe")" "apt-get install redis-server redis-tools nodejs wget iproute2"
+done
+make_pip_venv venv-http "urllib3==2.8.0" 'import urllib3; print("urllib3", urllib3.__version__)'
+make_pip_venv venv-grpc185 "grpcio==1.85.3" 'import grpc; print("grpcio", grpc.__version__)'
 
 if [ "$FAILED" = 1 ]; then
-    log "some dependencies are missing; gRPC tests will be skipped"
+    log "some dependencies are missing: the tests that need them will fail"
 fi
 exit 0

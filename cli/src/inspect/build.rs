@@ -241,6 +241,8 @@ fn tcp_activity(facts: &TcpFacts<'_>, clocks: &Option<Clocks>) -> Option<TcpActi
         keepalive: facts.keepalive,
         recv_queue: facts.recv_queue,
         send_queue: facts.send_queue,
+        // The clocks are valid exactly when the connection was synchronized.
+        handshake_completed: clocks.as_ref().map(|c| c.last_ack_recv_s.is_some()),
     })
 }
 

@@ -1,50 +1,101 @@
-//! Detectors: pure functions from a report's sockets to findings. They never touch a live
-//! process, so they are unit-tested on hand-made sockets, and the library (`libfdguard.so`) and
-//! the CLI (`fdguard inspect`) run exactly the same ones.
+//! Detectors: pure functions from a report's sockets (plus explicit inputs: [`Settings`] and,
+//! for the trends, the watcher's [`Samples`]) to findings. They never touch a live process, so
+//! they are unit-tested on hand-made sockets, and the library (`libfdguard.so`) and the CLI
+//! (`fdguard inspect`, which has no stacks and no history) run exactly the same ones.
 //!
-//! - `peer_closed`: the peer's side is finished (CLOSE_WAIT, LAST_ACK, CLOSING, TIME_WAIT, or
-//!   CLOSE after a connection) and the app kept the fd longer than the grace period.
-//! - `shutdown_not_closed`: shutdown() called, close() not, longer than the grace period.
-//! - `since_checkpoint`: created after a checkpoint and still open.
-//! - `duplicate_backend`: at least `dup_min` simultaneous stream client connections to one
-//!   backend (sockets, not fds: dup'ed fds count once).
-//! - `open_at_exit`: sockets this process created and still holds at exit, dangerous first,
-//!   listeners last.
+//! Every finding carries a [`Severity`]. Only `leak` findings gate FDGUARD_EXITCODE
+//! ([`gating`]); a healthy program gets none. The kinds, with their severities:
+//!
+//! - `peer_closed` (leak): the peer's side is finished (CLOSE_WAIT, LAST_ACK, CLOSING,
+//!   TIME_WAIT, or CLOSE after a connection) and the app kept the fd longer than the grace
+//!   period.
+//! - `shutdown_not_closed` (leak): shutdown() called, close() not, longer than the grace period.
+//! - `stuck_connecting`: connect() failed (or was never answered and the kernel gave up) and the
+//!   fd is kept past the grace period (leak); or the connection sits in SYN_SENT longer than
+//!   the connect threshold (warning: the kernel will give up, the program may still clean up).
+//! - `half_open` (warning): data sent and retransmitted, or keepalive probes sent, with no ACK
+//!   from the peer for longer than the half-open threshold: the peer vanished without a FIN.
+//! - `idle_orphan` (warning): a client connection that moved no payload either way for longer
+//!   than the idle threshold, keepalive off (grpc/grpc#42125's connection that outlives
+//!   `channel.close()`). A connection with `SO_KEEPALIVE` on is one its program expects to sit
+//!   idle: not reported.
+//! - `since_checkpoint` (leak): created after a checkpoint and still open.
+//! - `growth` (warning): live sockets per creating stack or per backend that keep rising across
+//!   the samples (needs [`Samples`]).
+//! - `reconnect_churn` (warning): connections to one backend closed and reopened per minute far
+//!   above the process's own norm, and at least 20 of them (needs [`Samples`]).
+//! - `duplicate_backend`: several client connections to one backend. A pool is context (info);
+//!   a warning when a member is dead or stale while a sibling is alive (the grpc/grpc#38871
+//!   shape) or when the group keeps growing past its own high-water mark.
+//! - `open_at_exit`: sockets this process created and still holds at exit: leak when another
+//!   leak finding names the socket, info otherwise (a peer that hung up just before exit is not
+//!   a leak).
 
+mod exit;
+mod pool;
+mod sockets;
 pub mod suppress;
+mod trend;
 
-use crate::{Finding, FindingKind, Origin, Report, Role, Severity, Socket};
+pub use trend::{Rise, Samples, Series, rising};
+
+use crate::{Finding, Report, Role, Severity, Socket};
 use std::collections::BTreeMap;
 
-/// What the detectors need besides the sockets.
-#[derive(Debug, Clone)]
+/// What the detectors need besides the sockets. [`Settings::default`] holds the documented
+/// defaults (the library's FDGUARD_* defaults; a unit test in the library keeps them equal).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// How long a socket may stay open after its peer hung up or after shutdown() (seconds).
+    /// How long a socket may stay open after its peer hung up, after shutdown(), or after its
+    /// connect() failed (seconds).
     pub grace_s: f64,
     /// Simultaneous client connections to one backend that make a duplicate group.
     pub dup_min: usize,
+    /// A client connection with no payload either way for this long is an idle orphan
+    /// (seconds).
+    pub idle_s: f64,
+    /// A connection in SYN_SENT for this long is stuck connecting (seconds).
+    pub connect_s: f64,
+    /// Unacknowledged data (or keepalive probes) with no ACK for this long is half-open
+    /// (seconds).
+    pub half_open_s: f64,
+    /// Rise in live sockets, per stack or per backend, that makes a growth finding.
+    pub growth_min: u64,
+    /// Connections per minute to one backend below which churn is never reported.
+    pub churn_per_min: f64,
     /// The report is the exit report: `open_at_exit` findings are made.
     pub at_exit: bool,
     /// (checkpoint id, seconds since it was set): sockets younger than that were opened since.
     pub checkpoints: Vec<(u64, f64)>,
+    /// Counts over time for `growth`, `reconnect_churn` and a duplicate group's growth; empty
+    /// when there is no history (those findings are then simply not made).
+    pub samples: Samples,
 }
 
 impl Default for Settings {
-    /// The library's defaults (`FDGUARD_GRACE_MS=60000`, `FDGUARD_DUP_MIN=2`), not at exit, no
-    /// checkpoints. Callers that know only some values (`fdguard inspect`) write
+    /// The library's defaults (the `FDGUARD_*` thresholds' defaults), not at exit, no
+    /// checkpoints, no samples. Callers that know only some values (`fdguard inspect`) write
     /// `Settings { grace_s, ..Settings::default() }` and keep compiling as fields are added.
     fn default() -> Settings {
         Settings {
             grace_s: 60.0,
             dup_min: 2,
+            idle_s: 1800.0,
+            connect_s: 30.0,
+            half_open_s: 60.0,
+            growth_min: 20,
+            churn_per_min: 60.0,
             at_exit: false,
             checkpoints: Vec::new(),
+            samples: Samples::default(),
         }
     }
 }
 
 // Shared with the text renderer, which groups findings by the same judgements.
-pub use crate::verdict::{ExitSeverity, exit_severity, peer_gone, peer_gone_state};
+pub use crate::verdict::{
+    ExitSeverity, connect_failure, exit_severity, never_connected, peer_gone, peer_gone_state,
+};
 
 /// Sockets keyed by socket_id (dup'ed fds belong to one socket), in fd order.
 fn by_socket(sockets: &[Socket]) -> BTreeMap<u64, Vec<&Socket>> {
@@ -61,6 +112,7 @@ fn fds(members: &[&Socket]) -> Vec<i32> {
     v
 }
 
+/// `to 10.0.0.7:443 (CLOSE_WAIT)`, `listening on …`, `inet stream`.
 fn describe(s: &Socket) -> String {
     if s.role == Role::Listener {
         return match &s.local {
@@ -82,219 +134,39 @@ fn list(fds: &[i32]) -> String {
         .join(", ")
 }
 
-/// Runs every detector.
+/// Runs every detector. Findings come most severe first: by severity, then by kind.
 pub fn run(sockets: &[Socket], settings: &Settings) -> Vec<Finding> {
-    let mut findings = Vec::new();
     let sockets_by_id = by_socket(sockets);
-
-    for members in sockets_by_id.values() {
-        let s = members[0];
-        if s.role == Role::Listener {
-            continue;
-        }
-        if let Some(since) = s
-            .peer_closed_s
-            .filter(|&t| peer_gone(s) && t >= settings.grace_s)
-        {
-            {
-                let fds = fds(members);
-                findings.push(Finding {
-                    kind: FindingKind::PeerClosed,
-                    message: format!(
-                        "fd {} {}: the peer hung up {since:.1}s ago and the socket is still open",
-                        list(&fds),
-                        describe(s)
-                    ),
-                    fds,
-                    backend: s.peer.clone(),
-                    suspect_fds: Vec::new(),
-                    checkpoint: None,
-                    suppressed_by: None,
-                    severity: Some(Severity::Leak),
-                });
-            }
-        }
-        if let Some(shutdown) = members
-            .iter()
-            .filter_map(|m| m.shutdown.as_ref())
-            .find(|sh| sh.ago_s >= settings.grace_s)
-        {
-            {
-                let fds = fds(members);
-                findings.push(Finding {
-                    kind: FindingKind::ShutdownNotClosed,
-                    message: format!(
-                        "fd {} {}: shutdown({}) was called {:.1}s ago but the fd was never closed",
-                        list(&fds),
-                        describe(s),
-                        shutdown.how,
-                        shutdown.ago_s
-                    ),
-                    fds,
-                    backend: s.peer.clone(),
-                    suspect_fds: Vec::new(),
-                    checkpoint: None,
-                    suppressed_by: None,
-                    severity: Some(Severity::Leak),
-                });
-            }
-        }
-    }
-
-    // Sockets opened since a newer checkpoint are a subset of those opened since an older one,
-    // so one finding, for the oldest checkpoint that still has open sockets, lists them all;
-    // the report's `checkpoints` list gives the count per checkpoint.
-    let mut with_open = settings.checkpoints.iter().filter_map(|&(id, ago_s)| {
-        let mut open: Vec<i32> = sockets_by_id
-            .values()
-            .filter(|members| members[0].age_s <= ago_s && members[0].origin == Origin::Created)
-            .flat_map(|members| fds(members))
-            .collect();
-        open.sort_unstable();
-        (!open.is_empty()).then_some((id, open))
-    });
-    if let Some((id, open)) = with_open.next() {
-        let newer = with_open.count();
-        let also = if newer > 0 {
-            format!(" ({newer} newer checkpoint(s) also have sockets still open)")
-        } else {
-            String::new()
-        };
-        findings.push(Finding {
-            kind: FindingKind::SinceCheckpoint,
-            message: format!(
-                "{} fd(s) opened since checkpoint {id} are still open: {}{also}",
-                open.len(),
-                list(&open)
-            ),
-            fds: open,
-            backend: None,
-            suspect_fds: Vec::new(),
-            checkpoint: Some(id),
-            suppressed_by: None,
-            severity: Some(Severity::Leak),
-        });
-    }
-
-    findings.extend(duplicates(&sockets_by_id, settings.dup_min));
-
+    let mut findings = sockets::per_socket(&sockets_by_id, settings);
+    findings.extend(sockets::since_checkpoint(&sockets_by_id, settings));
+    findings.extend(trend::growth(&sockets_by_id, settings));
+    findings.extend(trend::churn(&sockets_by_id, settings));
+    findings.extend(pool::duplicates(&sockets_by_id, settings));
     if settings.at_exit {
-        let mut at_exit: Vec<(ExitSeverity, &Vec<&Socket>)> = sockets_by_id
-            .values()
-            .filter(|m| m[0].origin == Origin::Created)
-            .map(|m| (exit_severity(m[0]), m))
-            .collect();
-        at_exit.sort_by_key(|(severity, m)| (*severity, m[0].fd));
-        for (severity, members) in at_exit {
-            let s = members[0];
-            let fds = fds(members);
-            let exit_level = match severity {
-                ExitSeverity::Leak => Severity::Warning,
-                ExitSeverity::Open | ExitSeverity::Listener => Severity::Info,
-            };
-            let why = match severity {
-                ExitSeverity::Leak => " — its peer is gone or it was shut down, so this is a leak",
-                ExitSeverity::Listener => " (listening socket)",
-                ExitSeverity::Open => "",
-            };
-            findings.push(Finding {
-                kind: FindingKind::OpenAtExit,
-                message: format!(
-                    "fd {} {} was still open at exit{why}",
-                    list(&fds),
-                    describe(s)
-                ),
-                fds,
-                backend: s.peer.clone(),
-                suspect_fds: Vec::new(),
-                checkpoint: None,
-                suppressed_by: None,
-                severity: Some(exit_level),
-            });
-        }
+        let exit = exit::open_at_exit(&sockets_by_id, &findings);
+        findings.extend(exit);
     }
-    findings.sort_by_key(|f| f.kind);
+    findings.sort_by_key(|f| (f.severity(), f.kind));
     findings
 }
 
-fn duplicates(sockets_by_id: &BTreeMap<u64, Vec<&Socket>>, dup_min: usize) -> Vec<Finding> {
-    let mut groups: BTreeMap<&str, Vec<&Vec<&Socket>>> = BTreeMap::new();
-    for members in sockets_by_id.values() {
-        let s = members[0];
-        let connected = s
-            .connect
-            .as_ref()
-            .is_none_or(|c| c.result == "ok" || c.result == "EINPROGRESS");
-        if let Some(peer) = s
-            .peer
-            .as_deref()
-            .filter(|_| s.role == Role::Client && s.sock_type == "stream" && connected)
-        {
-            groups.entry(peer).or_default().push(members);
-        }
-    }
-    let mut out = Vec::new();
-    for (backend, members) in groups {
-        if members.len() < dup_min {
-            continue;
-        }
-        let all: Vec<i32> = {
-            let mut v: Vec<i32> = members
-                .iter()
-                .flat_map(|m| m.iter().map(|s| s.fd))
-                .collect();
-            v.sort_unstable();
-            v
-        };
-        // The likely leak: members whose peer is gone; otherwise every member but the oldest.
-        let mut suspects: Vec<i32> = members
-            .iter()
-            .filter(|m| peer_gone(m[0]))
-            .flat_map(|m| fds(m))
-            .collect();
-        if suspects.is_empty() || suspects.len() == all.len() {
-            let oldest = members
-                .iter()
-                .max_by(|a, b| a[0].age_s.total_cmp(&b[0].age_s))
-                .map(|m| m[0].socket_id);
-            suspects = members
-                .iter()
-                .filter(|m| Some(m[0].socket_id) != oldest)
-                .flat_map(|m| fds(m))
-                .collect();
-        }
-        suspects.sort_unstable();
-        out.push(Finding {
-            kind: FindingKind::DuplicateBackend,
-            message: format!(
-                "{} simultaneous connections to {backend} (fds {}); likely leak: fd {}",
-                members.len(),
-                list(&all),
-                list(&suspects)
-            ),
-            fds: all,
-            backend: Some(backend.to_string()),
-            suspect_fds: suspects,
-            checkpoint: None,
-            suppressed_by: None,
-            severity: Some(Severity::Info),
-        });
-    }
-    out
-}
-
-/// Counts unsuppressed findings per kind into `report.summary`.
+/// Counts unsuppressed findings per kind and per severity into `report.summary`.
 pub fn summarize(report: &mut Report) {
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut severities: BTreeMap<String, u64> = BTreeMap::new();
     let mut suppressed = 0;
     for f in &report.findings {
         if f.suppressed_by.is_some() {
             suppressed += 1;
         } else {
             *counts.entry(f.kind.as_str().to_string()).or_default() += 1;
+            *severities
+                .entry(f.severity().as_str().to_string())
+                .or_default() += 1;
         }
     }
     report.summary.findings = counts;
+    report.summary.by_severity = severities;
     report.summary.suppressed = suppressed;
 }
 

@@ -1,14 +1,17 @@
 //! Suppressions, LeakSanitizer style: a file of `leak:<pattern>` lines (matched against every
 //! frame's function, module and source file of the finding's sockets — for a Python frame its
-//! qualified name and its `.py` file; they apply to
-//! peer_closed, shutdown_not_closed, since_checkpoint and open_at_exit) and `dup:<pattern>`
-//! lines (matched against a duplicate_backend finding's backend; the only rules that apply to
-//! duplicate groups). `*` is a wildcard; a pattern matches anywhere in the text unless anchored
-//! with `^` (start) or `$` (end); `#` starts a comment. Suppressed findings stay in the JSON,
-//! marked `suppressed_by`, and do not count.
+//! qualified name and its `.py` file; they apply to every kind but duplicate_backend) and
+//! `dup:<pattern>` lines (matched against a duplicate_backend finding's backend; the only rules
+//! that apply to duplicate groups). A `dup:` rule may end with an allowance,
+//! `dup:10.0.0.5:443 max=8`: groups of up to 8 connections to that backend are suppressed, a
+//! larger one is reported (at least as a warning) and says it is over the allowance. `*` is a
+//! wildcard; a pattern matches anywhere in the text unless anchored with `^` (start) or `$`
+//! (end); `#` starts a comment. Suppressed findings stay in the JSON, marked `suppressed_by`,
+//! and do not count.
 
 use crate::filter::glob_match;
-use crate::{FindingKind, Report, SuppressionUse};
+use crate::{FindingKind, Report, Severity, SuppressionUse};
+use std::collections::BTreeSet;
 
 /// One rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +20,8 @@ pub struct Rule {
     pub kind: RuleKind,
     /// The pattern after the colon, trimmed.
     pub pattern: String,
+    /// `dup:` only: the allowance, `max=N` (groups of up to N connections are suppressed).
+    pub max: Option<usize>,
 }
 
 /// What a rule is matched against.
@@ -34,7 +39,10 @@ impl Rule {
             RuleKind::Leak => "leak",
             RuleKind::Dup => "dup",
         };
-        format!("{prefix}:{}", self.pattern)
+        match self.max {
+            Some(max) => format!("{prefix}:{} max={max}", self.pattern),
+            None => format!("{prefix}:{}", self.pattern),
+        }
     }
 }
 
@@ -51,10 +59,14 @@ pub fn parse(text: &str) -> (Vec<Rule>, Vec<String>) {
             Some(("leak", p)) if !p.trim().is_empty() => Rule {
                 kind: RuleKind::Leak,
                 pattern: p.trim().to_string(),
+                max: None,
             },
-            Some(("dup", p)) if !p.trim().is_empty() => Rule {
-                kind: RuleKind::Dup,
-                pattern: p.trim().to_string(),
+            Some(("dup", p)) if !p.trim().is_empty() => match dup_rule(p) {
+                Some(rule) => rule,
+                None => {
+                    warnings.push(format!("fdguard: suppressions line {}: {line:?}: a `dup:` rule is `dup:<pattern>` or `dup:<pattern> max=<connections>`; ignored", n + 1));
+                    continue;
+                }
             },
             _ => {
                 warnings.push(format!("fdguard: suppressions line {}: {line:?} is not `leak:<pattern>` or `dup:<pattern>`; ignored", n + 1));
@@ -64,6 +76,24 @@ pub fn parse(text: &str) -> (Vec<Rule>, Vec<String>) {
         rules.push(rule);
     }
     (rules, warnings)
+}
+
+/// The part of a `dup:` line after the colon: a pattern, optionally followed by `max=N`.
+fn dup_rule(text: &str) -> Option<Rule> {
+    let mut words = text.split_whitespace();
+    let pattern = words.next()?.to_string();
+    let max = match words.next() {
+        None => None,
+        Some(word) => Some(word.strip_prefix("max=")?.parse::<usize>().ok()?),
+    };
+    if words.next().is_some() {
+        return None;
+    }
+    Some(Rule {
+        kind: RuleKind::Dup,
+        pattern,
+        max,
+    })
 }
 
 /// LeakSanitizer's matching: substring unless anchored, `*` wildcards.
@@ -87,13 +117,30 @@ pub fn apply(report: &mut Report, rules: &[Rule]) {
     let mut used = vec![0u64; rules.len()];
     let sockets = &report.sockets;
     for finding in &mut report.findings {
+        // A group's size in connections (sockets: dup'ed fds count once).
+        let size = || {
+            sockets
+                .iter()
+                .filter(|s| finding.fds.contains(&s.fd))
+                .map(|s| s.socket_id)
+                .collect::<BTreeSet<_>>()
+                .len()
+        };
+        let mut over_allowance: Option<(usize, &Rule)> = None;
         let hit = rules.iter().position(|rule| match rule.kind {
             RuleKind::Dup => {
-                finding.kind == FindingKind::DuplicateBackend
+                let matches = finding.kind == FindingKind::DuplicateBackend
                     && finding
                         .backend
                         .as_deref()
-                        .is_some_and(|b| pattern_matches(&rule.pattern, b))
+                        .is_some_and(|b| pattern_matches(&rule.pattern, b));
+                match rule.max {
+                    Some(max) if matches && size() > max => {
+                        over_allowance.get_or_insert((size(), rule));
+                        false
+                    }
+                    _ => matches,
+                }
             }
             // Duplicate groups are governed by `dup:` rules only: a stack pattern that
             // matches one member must not hide a second connection to the backend.
@@ -117,6 +164,15 @@ pub fn apply(report: &mut Report, rules: &[Rule]) {
         if let Some(i) = hit {
             used[i] += 1;
             finding.suppressed_by = Some(rules[i].text());
+        } else if let Some((size, rule)) = over_allowance {
+            if finding.severity() == Severity::Info {
+                finding.severity = Some(Severity::Warning);
+            }
+            finding.message.push_str(&format!(
+                " ({size} connections: over the allowance of {} in `{}`)",
+                rule.max.unwrap_or(0),
+                rule.text()
+            ));
         }
     }
     report.suppressions_used = rules
@@ -144,7 +200,8 @@ mod tests {
             rules[0],
             Rule {
                 kind: RuleKind::Leak,
-                pattern: "grpc_core::*".into()
+                pattern: "grpc_core::*".into(),
+                max: None,
             }
         );
         assert_eq!(rules[1].kind, RuleKind::Dup);
@@ -190,6 +247,20 @@ mod tests {
             None,
             "rules about other sockets do not apply"
         );
+    }
+
+    #[test]
+    fn dup_rules_take_an_allowance() {
+        let (rules, warnings) =
+            parse("dup:10.0.0.5:443 max=8\ndup:*:6379\ndup:10.0.0.6:443 max=x\ndup:a max=1 b\n");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert_eq!(rules.len(), 2);
+        assert_eq!(
+            (rules[0].pattern.as_str(), rules[0].max),
+            ("10.0.0.5:443", Some(8))
+        );
+        assert_eq!(rules[0].text(), "dup:10.0.0.5:443 max=8");
+        assert_eq!((rules[1].pattern.as_str(), rules[1].max), ("*:6379", None));
     }
 
     #[test]
