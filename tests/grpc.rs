@@ -14,13 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 fn python(venv: &str) -> PathBuf {
-    let p = repo().join("target/deps").join(venv).join("bin/python");
-    assert!(
-        p.exists(),
-        "{} missing: run tests/support/install-deps.sh (the README's test command does)",
-        p.display()
-    );
-    p
+    common::venv_python(venv)
 }
 
 fn script(name: &str) -> PathBuf {

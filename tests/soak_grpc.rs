@@ -21,13 +21,7 @@ use std::time::{Duration, Instant};
 const CHURN_S: &str = "12";
 
 fn python() -> PathBuf {
-    let p = repo().join("target/deps/venv-grpc-latest/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run tests/support/install-deps.sh",
-        p.display()
-    );
-    p
+    common::venv_python("venv-grpc-latest")
 }
 
 /// One side of the scenario: a shimmed `soak.py` with its stdin and parsed stdout lines.

@@ -42,6 +42,18 @@ pub fn lib_path() -> PathBuf {
     p
 }
 
+/// A venv's interpreter, as tests/support/install-deps.sh makes them under `target/deps`
+/// (never the pyenv `python3` wrapper, which spawns helpers). Fails when missing.
+pub fn venv_python(venv: &str) -> PathBuf {
+    let p = target_dir().join("deps").join(venv).join("bin/python");
+    assert!(
+        p.exists(),
+        "{} missing: run tests/support/install-deps.sh (the README's test command does)",
+        p.display()
+    );
+    p
+}
+
 /// A fresh private directory under target/test-tmp (kept on failure for inspection).
 pub fn temp_dir(label: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);

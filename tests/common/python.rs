@@ -6,20 +6,9 @@ use fdguard_report::{Frame, Report, Socket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A venv's interpreter under `target/deps` (gRPC venvs) or `target/python-deps` (the rest),
-/// as tests/support/install-deps.sh makes them. Fails when missing.
+/// A venv's interpreter (see [`super::venv_python`]).
 pub fn venv(name: &str) -> PathBuf {
-    let root = super::repo().join("target");
-    ["deps", "python-deps"]
-        .iter()
-        .map(|d| root.join(d).join(name).join("bin/python"))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| {
-            panic!(
-                "venv {name} missing: run tests/support/install-deps.sh (the README's test \
-                 command does)"
-            )
-        })
+    super::venv_python(name)
 }
 
 /// A test script under tests/python.

@@ -4,7 +4,6 @@
 //! healthy socket is named by a finding of severity `leak`.
 #![allow(dead_code)]
 
-use crate::common::repo;
 use fdguard_report::{FindingKind, Report, Severity, Socket};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -15,13 +14,7 @@ use std::time::{Duration, Instant};
 
 /// A venv's python (installed by tests/support/install-deps.sh). Fails when missing.
 pub fn python(venv: &str) -> PathBuf {
-    let p = repo().join("target/deps").join(venv).join("bin/python");
-    assert!(
-        p.exists(),
-        "{} missing: run tests/support/install-deps.sh (the README's test command does)",
-        p.display()
-    );
-    p
+    crate::common::venv_python(venv)
 }
 
 /// An executable on PATH, or a failure naming the package to install.

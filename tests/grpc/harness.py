@@ -194,9 +194,18 @@ def request_report():
 
 
 def checkpoint(name, **extra):
+    """Writes one checkpoint line: a report and the kernel's view of the same moment. gRPC's
+    own threads may close a socket between the two (grpcio 1.51.1's backup poller closes a
+    CLOSE_WAIT socket at any 5 s tick), so the report is taken between two kernel views and
+    taken again (at most 5 times) until both views agree: the report then saw that state."""
     with _lock:
-        report, err = request_report()
-        rec = {"checkpoint": name, "pid": os.getpid(), "kernel": kernel_view(),
+        for _ in range(5):
+            before = kernel_view()
+            report, err = request_report()
+            after = kernel_view()
+            if before == after or err:
+                break
+        rec = {"checkpoint": name, "pid": os.getpid(), "kernel": after,
                "report": report}
         if err:
             rec["report_error"] = err
