@@ -9,7 +9,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fdguard_cli::error::{EXIT_OK, Failure};
 use fdguard_cli::{
-    ReportFormat, demo, diff_cmd, export, html_cmd, inspect, report_cmd, run, show, signals, watch,
+    ReportFormat, control, demo, diff_cmd, export, html_cmd, inspect, report_cmd, run, show,
+    signals, watch,
 };
 use fdguard_report::FindingKind;
 use fdguard_report::filter::Filter;
@@ -64,18 +65,22 @@ enum Workload {
     ))]
     Run(RunArgs),
 
-    /// Ask a running process (started under libfdguard.so) for a report now.
+    /// Ask running processes (started under libfdguard.so) for a report now.
     #[command(after_help = concat!(
         "Examples:\n",
         "  fdguard report 4242\n",
         "  fdguard report 4242 --json > now.json\n",
+        "  fdguard report --tree $(cat /run/nginx.pid)     the master and its workers\n",
         "  fdguard report $(pidof my_server) --timeout 30 -o /tmp/leaks.txt\n",
         "\n",
-        "The process answers through /tmp/fdguard-<uid>/ and its report signal (FDGUARD_SIGNAL, SIGUSR1 by default).\n",
+        "No signal is sent: the request goes through the per-user directory /run/user/<uid>/fdguard/\n",
+        "(or /tmp/fdguard-<uid>/), which fdguard's thread in the process checks every 250 ms.\n",
+        "--signal also sends the report signal (then only if the process catches it now).\n",
+        "Several processes: one text report after the other, or a JSON array.\n",
         "\n",
         "Exit status:\n",
-        "  0  report printed\n",
-        "  1  no such process, permission denied, libfdguard.so not loaded, or no answer in time\n",
+        "  0  every report printed\n",
+        "  1  a process could not answer (not preloaded, holds no socket, permission, no answer in time…: one line each says why)\n",
         "  2  usage error"
     ))]
     Report(ReportArgs),
@@ -244,21 +249,45 @@ struct RunArgs {
 
 #[derive(Args, Debug)]
 struct ReportArgs {
-    /// Process id of a program running under libfdguard.so.
-    #[arg(value_name = "PID")]
-    pid: i32,
+    /// Process ids of programs running under libfdguard.so.
+    #[arg(value_name = "PID", required = true)]
+    pids: Vec<i32>,
+    /// Also every process below each PID (a master and its workers).
+    #[arg(long)]
+    tree: bool,
     /// Report format.
     #[arg(long, value_enum, default_value_t = FormatArg::Text, conflicts_with = "json")]
     format: FormatArg,
     /// Shorthand for `--format json`.
     #[arg(long)]
     json: bool,
-    /// Seconds to wait for the answer.
+    /// Seconds to wait for the answers.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
     timeout: f64,
-    /// Write the report to FILE instead of standard output.
+    /// Write the report(s) to FILE instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Also send the report signal: the process's own FDGUARD_SIGNAL, or `--signal=SIG`
+    /// (only if the process catches it now). Not needed: the request channel works without.
+    #[arg(long, value_name = "SIG", num_args = 0..=1, require_equals = true,
+          default_missing_value = "", value_parser = parse_report_signal)]
+    signal: Option<ReportSignal>,
+}
+
+/// `--signal` of `fdguard report`: the process's own signal, or a given one.
+#[derive(Debug, Clone, Copy)]
+struct ReportSignal(Option<i32>);
+
+fn parse_report_signal(text: &str) -> Result<ReportSignal, String> {
+    if text.trim().is_empty() {
+        return Ok(ReportSignal(None));
+    }
+    match signals::parse_signal(text) {
+        Some(Some(signal)) => Ok(ReportSignal(Some(signal))),
+        _ => {
+            Err("not a usable signal; use a name (SIGUSR2, USR2, RTMIN+1) or a number".to_string())
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -479,7 +508,8 @@ fn dispatch(workload: Workload) -> Result<i32, Failure> {
     match workload {
         Workload::Run(args) => run::run(&args.into_options()),
         Workload::Report(args) => report_cmd::report(&report_cmd::ReportOptions {
-            pid: args.pid,
+            pids: args.pids,
+            tree: args.tree,
             format: if args.json {
                 FormatArg::Json.into()
             } else {
@@ -487,8 +517,11 @@ fn dispatch(workload: Workload) -> Result<i32, Failure> {
             },
             timeout: Duration::from_secs_f64(args.timeout),
             output: args.output,
-        })
-        .map(|()| EXIT_OK),
+            delivery: match args.signal {
+                None => control::Delivery::Channel,
+                Some(ReportSignal(signal)) => control::Delivery::Signal(signal),
+            },
+        }),
         Workload::Show(args) => show::show(&show::ShowOptions {
             file: args.file,
             format: args.format.into(),
