@@ -63,6 +63,16 @@ pub fn is_socket(fd: i32) -> bool {
     unsafe { libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK }
 }
 
+/// The inode of the socket `fd` names (`socket:[N]` in /proc), or `None` when `fd` is not a
+/// socket.
+pub fn inode(fd: i32) -> Option<u64> {
+    // SAFETY: zeroed stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on any number with a valid out-pointer.
+    let ok = unsafe { libc::fstat(fd, &mut st) == 0 };
+    (ok && st.st_mode & libc::S_IFMT == libc::S_IFSOCK).then_some(st.st_ino)
+}
+
 /// Which end of a connection [`address`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {

@@ -42,7 +42,7 @@ pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
         panic!("injected fault (FDGUARD_TEST_FAULT=report-panic)");
     }
     let pid = process::pid();
-    let Snapshot { records, ghosts } = snapshot::take();
+    let Snapshot { records, ghosts } = snapshot::take_for_report();
     let (program, cmdline) = program_and_cmdline();
 
     let mut symbolizer = Symbolizer::new(&program);
@@ -88,10 +88,8 @@ pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
         })
         .collect();
 
+    // Closes fdguard did not see are reconciled quietly: `summary.closed_unseen` counts them.
     let mut notes = Vec::new();
-    if ghosts > 0 {
-        notes.push(format!("{ghosts} record(s) dropped: the fd was closed by a path fdguard cannot see (e.g. fclose inside libc)"));
-    }
     if table::dropped() > 0 {
         notes.push(format!(
             "{} socket(s) could not be tracked (fd number too large or out of memory)",
@@ -111,7 +109,10 @@ pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
         ));
     }
     notes.extend(python::notes());
-    let tracked = sockets.len() as u64;
+    let tracked = sockets
+        .iter()
+        .filter(|s| s.origin != Origin::Untracked)
+        .count() as u64;
     let stack_count = records
         .iter()
         .filter(|r| r.stack_id != NO_STACK)
@@ -131,8 +132,9 @@ pub fn build(trigger: Trigger, progress: &dyn Fn()) -> Built {
         uptime_s: clock::secs_between(clock::loaded_ns(), now),
         fd_budget: fd_budget(tracked),
         summary: Summary {
-            live_sockets: tracked,
+            live_sockets: sockets.len() as u64,
             stacks: stack_count,
+            closed_unseen: ghosts as u64,
             ..Summary::default()
         },
         sockets,
@@ -223,6 +225,8 @@ fn socket_of(
         RecordOrigin::Preexisting => Origin::Preexisting,
         RecordOrigin::Created if r.creator_pid != pid => Origin::Inherited,
         RecordOrigin::Created => Origin::Created,
+        RecordOrigin::Received => Origin::Received,
+        RecordOrigin::Untracked => Origin::Untracked,
     };
     Socket {
         fd: r.fd,
