@@ -103,6 +103,12 @@ fn load() {
     for w in &warnings {
         log::line(&[w]);
     }
+    let names: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .collect();
+    for w in config::unknown_variables(names.iter().map(String::as_str)) {
+        log::line(&[&w]);
+    }
     if cfg.disabled {
         config::install(cfg);
         guard::disable_quietly();
@@ -120,7 +126,8 @@ fn load() {
             log::line(&[
                 "fdguard: FDGUARD_REPORT: ",
                 &why,
-                "; reports will go to stderr if it stays that way",
+                "; reports will go to the per-user runtime directory (/run/user/<uid>/fdguard or \
+                 /tmp/fdguard-<uid>) if it stays that way",
             ]);
         }
     }
