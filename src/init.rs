@@ -123,11 +123,14 @@ fn load() {
     if let config::Sink::File(template) = &cfg.sink {
         let probe = config::expand_path(template, process::pid(), 1, "x", 0);
         if let Err(why) = crate::report::write::check_directory(&probe) {
+            // SAFETY: geteuid has no preconditions.
+            let runtime = fdguard_report::request::channel_dir(unsafe { libc::geteuid() });
             log::line(&[
                 "fdguard: FDGUARD_REPORT: ",
                 &why,
-                "; reports will go to the per-user runtime directory (/run/user/<uid>/fdguard or \
-                 /tmp/fdguard-<uid>) if it stays that way",
+                "; reports will go to ",
+                &runtime.to_string_lossy(),
+                " (the per-user runtime directory) if it stays that way",
             ]);
         }
     }

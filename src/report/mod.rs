@@ -182,6 +182,8 @@ pub fn write_with(
     let bytes = render(&report, format);
     progress();
     let configured = matches!(destination, Destination::Configured);
+    // The report went to the runtime directory instead of the configured file.
+    let mut elsewhere = false;
     let fallback_name = || {
         format!(
             "fdguard.{}.{}.{}",
@@ -221,8 +223,10 @@ pub fn write_with(
                 match write::write_file(&path, &bytes, &progress) {
                     Ok(()) => Ok(()),
                     // The directory is not ours to write (a worker that dropped privileges,
-                    // a read-only or full file system): the per-user runtime directory,
-                    // where `fdguard run` collects it.
+                    // a missing, read-only or full file system): the per-user runtime
+                    // directory, where `fdguard run` collects it. The caller still learns that
+                    // it did not go where configured (the C API returns an error), but it is
+                    // not written to stderr as well.
                     Err(why) => {
                         let name = std::path::Path::new(&path)
                             .file_name()
@@ -236,10 +240,11 @@ pub fn write_with(
                                         &why,
                                         "; reports go to ",
                                         &written,
-                                        " instead",
+                                        " (the per-user runtime directory) instead",
                                     ]);
                                 }
-                                Ok(())
+                                elsewhere = true;
+                                Err(format!("{why}; written to {written} instead"))
                             }
                             None => Err(why),
                         }
@@ -250,6 +255,7 @@ pub fn write_with(
     };
     let result = match result {
         Ok(()) => Ok(()),
+        Err(why) if elsewhere => Err(why),
         Err(why) if fallback_to_stderr => {
             // A bad FDGUARD_REPORT is reported once (at load or at the first failure), not
             // once per report.
