@@ -57,8 +57,8 @@ fn start(mode: &str) -> Subject {
     let line = rx
         .recv_timeout(Duration::from_secs(20))
         .unwrap_or_else(|_| panic!("{mode}: no ready line within 20 s"));
-    let truth: serde_json::Value = serde_json::from_str(&line)
-        .unwrap_or_else(|e| panic!("{mode}: ready line {line:?}: {e}"));
+    let truth: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{mode}: ready line {line:?}: {e}"));
     Subject {
         run,
         truth,
@@ -114,9 +114,16 @@ fn a_program_that_reexecs_itself_answers_with_its_inherited_socket() {
         .find(|s| s.fd == fd)
         .unwrap_or_else(|| panic!("fd {fd} not listed: {report:#?}"));
     assert_eq!(socket.origin, Origin::Preexisting);
-    assert_eq!(socket.peer.as_deref(), Some(format!("127.0.0.1:{}", subject.port).as_str()));
+    assert_eq!(
+        socket.peer.as_deref(),
+        Some(format!("127.0.0.1:{}", subject.port).as_str())
+    );
     assert_eq!(socket.tcp_state, Some(TcpState::Established));
-    assert!(report.cmdline.iter().any(|a| a == "reexec-child"), "{:?}", report.cmdline);
+    assert!(
+        report.cmdline.iter().any(|a| a == "reexec-child"),
+        "{:?}",
+        report.cmdline
+    );
     subject.finish();
 }
 
@@ -148,12 +155,18 @@ fn an_scm_rights_receiver_raw_syscalls_and_unseen_closes() {
     }
     let raw = find("raw");
     assert_eq!(raw.origin, Origin::Untracked);
-    assert_eq!((raw.family.as_str(), raw.sock_type.as_str()), ("inet", "stream"));
+    assert_eq!(
+        (raw.family.as_str(), raw.sock_type.as_str()),
+        ("inet", "stream")
+    );
     assert_eq!(raw.peer.as_deref(), Some(peer.as_str()));
     assert_eq!(raw.tcp_state, Some(TcpState::Established));
     assert!(raw.stack.is_empty());
     let pair = find("pair");
-    assert_eq!((pair.origin, pair.family.as_str()), (Origin::Untracked, "unix"));
+    assert_eq!(
+        (pair.origin, pair.family.as_str()),
+        (Origin::Untracked, "unix")
+    );
     // The socket closed by a raw close(2): not listed, counted once, no note about it.
     assert!(report.sockets.iter().all(|s| s.fd != subject.fd("gone")));
     assert_eq!(report.summary.closed_unseen, 1, "{:#?}", report.summary);
@@ -163,7 +176,11 @@ fn an_scm_rights_receiver_raw_syscalls_and_unseen_closes() {
         report.notes
     );
     // The tracked ones are counted apart from the untracked ones.
-    assert_eq!(report.fd_budget.sockets_tracked, 2, "{:#?}", report.fd_budget);
+    assert_eq!(
+        report.fd_budget.sockets_tracked, 2,
+        "{:#?}",
+        report.fd_budget
+    );
     assert_eq!(report.summary.live_sockets, 4);
     subject.finish();
 }
@@ -179,7 +196,11 @@ fn a_process_at_its_fd_limit_answers() {
     assert!(open >= 64, "{open}");
     let report = subject.ask();
     let budget = &report.fd_budget;
-    assert_eq!((budget.limit_soft, budget.open_fds), (64, open), "{budget:?}");
+    assert_eq!(
+        (budget.limit_soft, budget.open_fds),
+        (64, open),
+        "{budget:?}"
+    );
     let fd = subject.fd("fd");
     let socket = report.sockets.iter().find(|s| s.fd == fd).unwrap();
     assert!(

@@ -172,3 +172,6 @@ pub fn wait_bounded(child: std::process::Child, limit: std::time::Duration) -> O
         }
     }
 }
+
+/// Real servers for the report-channel tests (issue 11).
+pub mod servers;
