@@ -66,7 +66,7 @@ impl Channel {
         if euid == self.euid
             && pid == self.pid
             && self.request.is_some()
-            && self.polls % request::RECHECK_POLLS != 0
+            && !self.polls.is_multiple_of(request::RECHECK_POLLS)
         {
             return;
         }
