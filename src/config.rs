@@ -166,7 +166,7 @@ pub const VARIABLES: &[Variable] = &[
         name: "FDGUARD_SIGNAL",
         default: "SIGUSR1",
         expects: "a signal name, number or `none`",
-        doc: "signal that asks for a report: a name (`SIGUSR2`, `RTMIN+3`), a number, or `none`. A handler installed before fdguard is still called after ours. SIGCHLD (its disposition decides how children are reaped) and 32/33 (the C library's) are refused with one stderr line: no report on signal then.",
+        doc: "signal that asks for a report: a name (`SIGUSR2`, `RTMIN+3`), a number, or `none`. `fdguard report` needs none (it asks through the request channel; `--signal` sends this one too). A handler installed before fdguard is still called after ours; one the program installs later takes the signal over, and the next report says so once. SIGCHLD (its disposition decides how children are reaped) and 32/33 (the C library's) are refused with one stderr line: no report on signal then.",
         apply: |c, v| {
             c.signal = parse_signal(v).ok_or(())?;
             Ok(())

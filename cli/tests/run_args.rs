@@ -24,6 +24,15 @@ fn invalid_option_values_are_usage_errors() {
         &["run", "--exitcode", "256", "--", "true"],
         &["run", "--exit-report", "sometimes", "--", "true"],
         &["run", "--grace-ms", "-1", "--", "true"],
+        // --json is --format json, on every subcommand that has both.
+        &["run", "--json", "--format", "text", "--", "true"],
+        &["watch", "1", "--json", "--format", "text"],
+        &["show", "-", "--json", "--format", "text"],
+        &["diff", "a", "b", "--json", "--format", "text"],
+        &["report", "1", "--json", "--format", "text"],
+        &["inspect", "1", "--json", "--format", "text"],
+        &["report", "1", "--signal=SIGKILL"],
+        &["show", "-", "--fail-on", "leaks"],
     ] {
         let output = run(args);
         assert_status(&output, 2);

@@ -4,7 +4,8 @@
 //!
 //! Lifecycle, in one place:
 //! - **Started** when the process holds a tracked socket of any origin — a hook published one
-//!   (socket, socketpair, accept, or connect/listen/shutdown on a tracked socket), sockets were
+//!   (socket, socketpair, accept, recvmsg/recvmmsg receiving one with SCM_RIGHTS, or
+//!   connect/listen/shutdown on a tracked socket), sockets were
 //!   found open at load (inherited across exec: systemd socket activation, inetd), or sockets
 //!   were inherited across fork (the fork child handler, see `fork`) — and at load when an
 //!   exit report is wanted whatever happens (`FDGUARD_EXIT_REPORT=always`). Never from a
