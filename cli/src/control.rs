@@ -21,8 +21,11 @@
 //! 5. The CLI waits for the answer (bounded), reads it, withdraws an unanswered request and
 //!    removes its answer directory.
 //!
-//! When the CLI runs as root for another user's process, the directories and the request file
-//! are handed to that user (chown), since the library runs with the target's credentials.
+//! When the CLI runs as root for another user's process, every file-system step of steps 2–5
+//! runs with that user's file-system identity (`setfsuid`/`setfsgid`, [`ActingAs`]): what it
+//! creates belongs to that user (the library runs with the target's credentials), and nothing
+//! that user controls in the directory — a symlink swapped in for the directory, the answer or
+//! a component — can make root read or create a file the user could not.
 
 use std::fs;
 use std::io::Write as _;
@@ -63,6 +66,8 @@ pub struct Target {
     pub pid: i32,
     /// Its effective uid (names the channel directory).
     pub uid: u32,
+    /// Its effective gid.
+    pub gid: u32,
 }
 
 /// Reads `/proc/PID/{status,maps,environ}` and checks the process can answer at all: it
@@ -83,6 +88,12 @@ pub fn inspect_target(pid: i32) -> Result<Target> {
                 "cannot read the uid of process {pid} from /proc/{pid}/status"
             ))
         })?;
+    let gid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Gid:"))
+        .and_then(|rest| rest.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(uid);
     let state = status
         .lines()
         .find_map(|l| l.strip_prefix("State:"))
@@ -117,7 +128,7 @@ pub fn inspect_target(pid: i32) -> Result<Target> {
             "process {pid} belongs to uid {uid}; run `fdguard report` as that user or as root"
         )));
     }
-    Ok(Target { pid, uid })
+    Ok(Target { pid, uid, gid })
 }
 
 /// A variable of the process's initial environment (/proc/PID/environ). Best effort: a program
@@ -342,15 +353,42 @@ fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// Hands `path` to `uid` when we are root acting for another user (the library, running as that
-/// user, must be able to read and write what we create).
-fn give_to(path: &Path, uid: u32) -> Result<()> {
-    if effective_uid() == 0 && uid != 0 {
-        std::os::unix::fs::lchown(path, Some(uid), None).map_err(|e| {
-            Failure::new(format!("cannot hand {} to uid {uid}: {e}", path.display()))
-        })?;
+/// While alive, this thread's file-system operations run as `uid`/`gid` (setfsuid/setfsgid)
+/// when we are root acting for another user; otherwise it changes nothing. Only the calling
+/// thread is affected (Linux keeps file-system ids per thread; glibc does not broadcast
+/// setfsuid), and only file access checks: /proc reads that need root happen outside.
+pub struct ActingAs {
+    previous: Option<(u32, u32)>,
+}
+
+impl ActingAs {
+    /// Takes `target`'s file-system identity, if we are root and it is not.
+    pub fn target(target: &Target) -> ActingAs {
+        if effective_uid() != 0 || target.uid == 0 {
+            return ActingAs { previous: None };
+        }
+        // SAFETY: setfsgid/setfsuid take plain ids; each returns the previous one.
+        let previous = unsafe {
+            let gid = libc::setfsgid(target.gid) as u32;
+            let uid = libc::setfsuid(target.uid) as u32;
+            (uid, gid)
+        };
+        ActingAs {
+            previous: Some(previous),
+        }
     }
-    Ok(())
+}
+
+impl Drop for ActingAs {
+    fn drop(&mut self) {
+        if let Some((uid, gid)) = self.previous {
+            // SAFETY: as above; restoring our own previous ids.
+            unsafe {
+                libc::setfsuid(uid);
+                libc::setfsgid(gid);
+            }
+        }
+    }
 }
 
 /// Makes sure `dir` is a channel directory only `uid` (or root) can write to, creating it
@@ -360,7 +398,7 @@ pub fn prepare_control_dir(dir: &Path, uid: u32) -> Result<()> {
     match fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             match fs::DirBuilder::new().mode(0o700).create(dir) {
-                Ok(()) => give_to(dir, uid)?,
+                Ok(()) => {}
                 // Someone (the library?) created it meanwhile: check theirs below.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
@@ -415,8 +453,8 @@ pub struct AnswerDir {
 }
 
 impl AnswerDir {
-    /// Creates [`request::answer_dir_name`] (mode 0700, handed to `uid`) inside `control_dir`.
-    pub fn create(control_dir: &Path, uid: u32) -> Result<AnswerDir> {
+    /// Creates [`request::answer_dir_name`] (mode 0700) inside `control_dir`.
+    pub fn create(control_dir: &Path) -> Result<AnswerDir> {
         let path = control_dir.join(request::answer_dir_name(
             std::process::id(),
             &random_token(),
@@ -425,9 +463,7 @@ impl AnswerDir {
             .mode(0o700)
             .create(&path)
             .map_err(|e| Failure::new(format!("cannot create {}: {e}", path.display())))?;
-        let dir = AnswerDir { path };
-        give_to(&dir.path, uid)?;
-        Ok(dir)
+        Ok(AnswerDir { path })
     }
 
     /// The directory.
@@ -456,7 +492,6 @@ fn request_format(format: ReportFormat) -> RequestFormat {
 pub fn write_request(
     control_dir: &Path,
     pid: i32,
-    uid: u32,
     content: &str,
     deadline: Instant,
 ) -> Result<PathBuf> {
@@ -476,7 +511,6 @@ pub fn write_request(
             .open(&temp_path)
             .map_err(fail)?;
         file.write_all(content.as_bytes()).map_err(fail)?;
-        give_to(&temp_path, uid)?;
         loop {
             match fs::hard_link(&temp_path, &final_path) {
                 Ok(()) => return Ok(()),
@@ -552,9 +586,27 @@ struct Pending {
 impl Pending {
     /// Removes the request if it is still ours (not consumed, not another asker's).
     fn withdraw(&self) {
+        let _as = ActingAs::target(&self.target);
         if fs::read_to_string(&self.request).is_ok_and(|c| c == self.content) {
             let _ = fs::remove_file(&self.request);
         }
+    }
+
+    /// The answer, once the library has renamed it into place: a regular file, never followed
+    /// through a symlink, read with the target's file-system identity.
+    fn answer(&self) -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        let _as = ActingAs::target(&self.target);
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&self.output)?;
+        if !file.metadata()?.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(bytes)
     }
 
     /// Why no answer came within `timeout`.
@@ -598,8 +650,9 @@ fn ask(
     };
     wait_for_thread(target.pid)?;
     let control_dir = request::channel_dir(target.uid);
+    let acting = ActingAs::target(target);
     prepare_control_dir(&control_dir, target.uid)?;
-    let answer = AnswerDir::create(&control_dir, target.uid)?;
+    let answer = AnswerDir::create(&control_dir)?;
     let format = request_format(format);
     let output = answer
         .path()
@@ -609,7 +662,8 @@ fn ask(
         format,
     }
     .render();
-    let request = write_request(&control_dir, target.pid, target.uid, &content, deadline)?;
+    let request = write_request(&control_dir, target.pid, &content, deadline)?;
+    drop(acting);
     let pending = Pending {
         target: target.clone(),
         control_dir,
@@ -655,7 +709,7 @@ pub fn request_reports(
         let mut waiting = false;
         for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
             let Some(p) = slot else { continue };
-            let outcome = match fs::read(&p.output) {
+            let outcome = match p.answer() {
                 // The library renames the finished file into place: if it exists, it is complete.
                 Ok(bytes) => Some(Ok(bytes)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -793,7 +847,7 @@ mod tests {
     #[test]
     fn requests_are_linked_into_place_and_never_replace_a_pending_one() {
         let base = scratch("request");
-        let answer = AnswerDir::create(&base, my_uid()).unwrap();
+        let answer = AnswerDir::create(&base).unwrap();
         let output = answer.path().join("report.4242.json");
         let content = request::Request {
             output: output.display().to_string(),
@@ -801,12 +855,12 @@ mod tests {
         }
         .render();
         let soon = Instant::now() + Duration::from_millis(200);
-        let request = write_request(&base, 4242, my_uid(), &content, soon).unwrap();
+        let request = write_request(&base, 4242, &content, soon).unwrap();
         assert_eq!(request, base.join("request.4242"));
         assert_eq!(fs::read_to_string(&request).unwrap(), content);
         assert_eq!(fs::metadata(&request).unwrap().mode() & 0o777, 0o600);
         // A second asker waits for the first, and gives up at its deadline.
-        let error = write_request(&base, 4242, my_uid(), "other", soon).unwrap_err();
+        let error = write_request(&base, 4242, "other", soon).unwrap_err();
         assert!(error.message.contains("another request"), "{error}");
         assert_eq!(fs::read_to_string(&request).unwrap(), content);
         let leftovers: Vec<_> = fs::read_dir(&base)
@@ -826,6 +880,34 @@ mod tests {
         assert_eq!(fs::metadata(&answer_path).unwrap().mode() & 0o777, 0o700);
         drop(answer);
         assert!(!answer_path.exists(), "the answer dir is removed on drop");
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn acting_as_another_user_takes_its_file_system_identity_and_gives_it_back() {
+        let base = scratch("acting");
+        let secret = base.join("root-only");
+        fs::write(&secret, "secret").unwrap();
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+        let nobody = Target {
+            pid: 1,
+            uid: 65534,
+            gid: 65534,
+        };
+        {
+            let _as = ActingAs::target(&nobody);
+            let read = fs::read(&secret);
+            if my_uid() == 0 {
+                // Root acting for nobody reads only what nobody could.
+                assert_eq!(
+                    read.unwrap_err().kind(),
+                    std::io::ErrorKind::PermissionDenied
+                );
+            } else {
+                assert!(read.is_ok(), "not root: nothing changes");
+            }
+        }
+        assert_eq!(fs::read_to_string(&secret).unwrap(), "secret", "given back");
         fs::remove_dir_all(base).unwrap();
     }
 

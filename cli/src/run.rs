@@ -445,41 +445,78 @@ fn collect_stray_reports(
         if runtime == dir {
             continue;
         }
+        // Only a directory that is that user's own (or root's) and writable by no one else.
+        let trusted = std::fs::symlink_metadata(&runtime).is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            fdguard_report::request::directory_trusted(
+                m.file_type().is_dir(),
+                m.uid(),
+                m.mode(),
+                uid,
+            )
+        });
+        if !trusted {
+            continue;
+        }
         for entry in std::fs::read_dir(&runtime).into_iter().flatten().flatten() {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            let fresh = entry
-                .metadata()
-                .ok()
-                .filter(|m| m.is_file())
-                .and_then(|m| m.modified().ok())
-                .is_some_and(|t| t >= started);
-            if !fresh || !matcher.file_name_matches(&name) {
+            if !matcher.file_name_matches(&name) {
                 continue;
             }
-            let Ok(content) = std::fs::read_to_string(entry.path()) else {
+            let Some(content) = read_stray(&entry.path(), uid, started) else {
                 continue;
             };
-            let Some(pid) = Found::read(name.clone(), SystemTime::now(), content).pid else {
+            let Some(pid) = Found::read(name.clone(), SystemTime::now(), content.clone()).pid
+            else {
                 continue;
             };
             if !tree.procs.contains_key(&pid) {
                 continue;
             }
-            let to = dir.join(&name);
-            if to.exists() {
-                continue;
-            }
-            let done = std::fs::rename(entry.path(), &to).is_ok()
-                || (std::fs::copy(entry.path(), &to).is_ok()
-                    && std::fs::remove_file(entry.path()).is_ok());
-            if done {
+            // What was read and checked is written here (never the path moved: it could have
+            // been swapped for a symlink since), then the original removed.
+            let copied = {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(dir.join(&name))
+                    .and_then(|mut f| f.write_all(content.as_bytes()))
+                    .is_ok()
+            };
+            if copied {
+                let _ = std::fs::remove_file(entry.path());
                 moved.push((pid, runtime.clone()));
             }
         }
     }
     moved
+}
+
+/// A report file another user's process wrote: read only if it is a regular file (never
+/// through a symlink) owned by that user, written since `started`.
+fn read_stray(path: &Path, uid: u32, started: SystemTime) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.uid() != uid || meta.modified().ok()? < started {
+        return None;
+    }
+    let mut text = String::new();
+    file.by_ref()
+        .take(64 << 20)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
 }
 
 /// With `--report stderr`: a process whose stderr was closed or redirected (a daemon) writes
