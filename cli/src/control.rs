@@ -204,6 +204,18 @@ fn wait_for_thread(pid: i32) -> Result<()> {
 /// SIGUSR1; refused when fdguard refuses it or the process turned the signal off.
 pub fn report_signal(target: &Target, explicit: Option<i32>) -> Result<i32> {
     let pid = target.pid;
+    // /proc/PID/environ is the memory the environment started in: programs that rewrite their
+    // title (nginx, PostgreSQL, sshd, redis) write over it. Trusted only while it still shows
+    // the LD_PRELOAD that loaded fdguard.
+    let intact = environ_variable(pid, target.uid, "LD_PRELOAD")
+        .is_some_and(|v| v.contains(crate::preload::LIBRARY_FILE_NAME));
+    if explicit.is_none() && !intact {
+        return Err(Failure::new(format!(
+            "cannot tell which report signal process {pid} takes: its initial environment \
+             (/proc/{pid}/environ) no longer shows how it was started (programs that rewrite \
+             their title write over it); name it with --signal=SIG, or ask without --signal"
+        )));
+    }
     let spelled =
         environ_variable(pid, target.uid, "FDGUARD_SIGNAL").filter(|v| !v.trim().is_empty());
     let signal = match (explicit, spelled.as_deref().map(parse_signal)) {
