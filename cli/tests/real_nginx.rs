@@ -129,6 +129,18 @@ fn nginx_master_and_workers_as_nobody() {
         };
         assert_eq!(listener.origin, origin, "pid {}", report.pid);
     }
+    // --signal without a value would need nginx's FDGUARD_SIGNAL, but nginx wrote its title
+    // over the environment it started with: refused, nothing sent.
+    let output = fdguard()
+        .args(["report", &master.to_string(), "--signal"])
+        .output()
+        .unwrap();
+    assert_status(&output, 1);
+    assert!(
+        stderr(&output).contains("cannot tell which report signal"),
+        "{}",
+        stderr(&output)
+    );
     let log = std::fs::read_to_string(dir.join("logs/error.log")).unwrap();
     assert!(log.contains("start worker process"), "{log}");
     assert!(
