@@ -268,7 +268,7 @@ impl Ticks {
             last_watch: now,
             last_housekeeping: now,
             // Due at once: a request may be waiting for the thread to start.
-            last_request: now - REQUEST_PERIOD,
+            last_request: now.checked_sub(REQUEST_PERIOD).unwrap_or(now),
             channel: control::Channel::new(),
         }
     }
