@@ -21,6 +21,9 @@ pub enum Sink {
     /// An existing character device or FIFO, written to as it is (settled at load:
     /// `report::write::settle_sink`).
     Device(String),
+    /// `FDGUARD_REPORT=none`: reports on the signal and at exit are not written anywhere
+    /// (`fdguard report` answers and C API reports to a path or fd still are).
+    None,
 }
 
 /// Report format.
@@ -33,9 +36,13 @@ pub enum Format {
 /// When to write a report at exit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitReport {
-    /// Only if this process created a socket itself (launchers and shell scripts that inherit
-    /// LD_PRELOAD stay silent).
+    /// LeakSanitizer's rule: only if the process held a socket and the report has a finding of
+    /// severity warning or above (a clean process, and every launcher or shell script that
+    /// inherits LD_PRELOAD, says nothing).
     Auto,
+    /// Whenever the process held a socket, findings or not (`fdguard run`'s default: it lists
+    /// every such process's report).
+    Sockets,
     Always,
     Never,
 }
@@ -158,11 +165,13 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "FDGUARD_REPORT",
         default: "stderr",
-        expects: "`stderr` or a usable path (at most 3000 bytes, one line)",
-        doc: "`stderr` or a file path template: `%p` pid, `%n` report number, `%e` program name, `%t` unix time, `%%` a percent sign. Without `%p`, `.<pid>` is appended (LeakSanitizer's `log_path` convention), so processes that inherit the variable never share a file. A relative path is fixed at load (a later `chdir()` does not move reports). Files are created mode 0600 next to their final name under a random temporary name and renamed into place: a reader never sees half a report, and a symlink at the final name is replaced, never followed. A path naming an existing character device or FIFO of yours or root's is written to as it is (`/dev/stderr` is stderr; standard output is refused). If the file cannot be written, one stderr line says why and the report goes to stderr.",
+        expects: "`stderr`, `none` or a usable path (at most 3000 bytes, one line)",
+        doc: "`stderr`, `none` (no report on the signal or at exit; `fdguard report` still gets its answer and `FDGUARD_EXITCODE` still applies), or a file path template: `%p` pid, `%n` report number, `%e` program name, `%t` unix time, `%%` a percent sign. Without `%p`, `.<pid>` is appended (LeakSanitizer's `log_path` convention), so processes that inherit the variable never share a file. A relative path is fixed at load (a later `chdir()` does not move reports). Files are created mode 0600 next to their final name under a random temporary name and renamed into place: a reader never sees half a report, and a symlink at the final name is replaced, never followed. A path naming an existing character device or FIFO of yours or root's is written to as it is (`/dev/stderr` is stderr, `/dev/null` discards; standard output is refused). If the file cannot be created (a worker that dropped privileges cannot write the directory), the report goes to the per-user runtime directory (`/run/user/<uid>/fdguard/` or `/tmp/fdguard-<uid>/`, see [Asking a running process](#asking-a-running-process-for-a-report)) and one stderr line says where; only if that fails too, to stderr.",
         apply: |c, v| {
             if v.eq_ignore_ascii_case("stderr") {
                 c.sink = Sink::Stderr;
+            } else if v.eq_ignore_ascii_case("none") {
+                c.sink = Sink::None;
             } else if v.len() > 3000 || v.contains('\n') {
                 return Err(());
             } else {
@@ -189,7 +198,7 @@ pub const VARIABLES: &[Variable] = &[
         name: "FDGUARD_SIGNAL",
         default: "SIGUSR1",
         expects: "a signal name, number or `none`",
-        doc: "signal that asks for a report: a name (`SIGUSR2`, `RTMIN+3`), a number, or `none`. A handler installed before fdguard is still called after ours. SIGCHLD (its disposition decides how children are reaped) and 32/33 (the C library's) are refused with one stderr line: no report on signal then.",
+        doc: "signal that asks for a report: a name (`SIGUSR2`, `RTMIN+3`), a number, or `none`. `fdguard report` needs none (it asks through the request channel; `--signal` sends this one too). A handler installed before fdguard is still called after ours; one the program installs later takes the signal over, and the next report says so once. SIGCHLD (its disposition decides how children are reaped) and 32/33 (the C library's) are refused with one stderr line: no report on signal then.",
         apply: |c, v| {
             c.signal = parse_signal(v).ok_or(())?;
             Ok(())
@@ -335,11 +344,12 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "FDGUARD_EXIT_REPORT",
         default: "auto",
-        expects: "`auto`, `always` or `never`",
-        doc: "`auto` (report at exit only if the process created a socket), `always` (the `fdguard` thread then runs from load), `never`",
+        expects: "`auto`, `sockets`, `always` or `never`",
+        doc: "`auto`: LeakSanitizer's rule — at exit, a process that held a socket writes its report only if it has a finding of severity warning or above (a leak, a socket left open whose peer is gone, …); a clean process writes nothing. `sockets`: every process that held a socket (of any origin) writes one, findings or not (`fdguard run` sets this, to list every process). `always`: every process, even without sockets (the `fdguard` thread then runs from load). `never`",
         apply: |c, v| {
             c.exit_report = match v.to_ascii_lowercase().as_str() {
                 "auto" => ExitReport::Auto,
+                "sockets" => ExitReport::Sockets,
                 "always" | "1" => ExitReport::Always,
                 "never" | "0" => ExitReport::Never,
                 _ => return Err(()),
@@ -433,6 +443,56 @@ pub fn parse(lookup: impl Fn(&str) -> Option<String>) -> (Config, Vec<String>) {
     }
     c.test_fault = lookup("FDGUARD_TEST_FAULT").map(|v| v.trim().to_string());
     (c, warnings)
+}
+
+/// `FDGUARD_*` names read by the `fdguard` command and the test suite, not by the library: no
+/// warning for them. (Any `FDGUARD_TEST_*` name is the test suite's too.)
+const READ_ELSEWHERE: &[&str] = &[
+    "FDGUARD_LIB",
+    "FDGUARD_BLESS",
+    "FDGUARD_PYTHON",
+    "FDGUARD_EXPECT_SHIM",
+    "FDGUARD_REPORT_TIMEOUT_S",
+    "FDGUARD_CAPI_CHILD",
+];
+
+/// One warning line per `FDGUARD_*` name in `names` that fdguard does not know, naming the
+/// closest real variable (edit distance over [`VARIABLES`]): a misspelt `FDGUARD_GRACEMS` would
+/// otherwise be ignored without a word.
+pub fn unknown_variables<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    names
+        .into_iter()
+        .filter(|n| n.starts_with("FDGUARD_") && !n.starts_with("FDGUARD_TEST_"))
+        .filter(|n| !READ_ELSEWHERE.contains(n) && !VARIABLES.iter().any(|v| v.name == *n))
+        .map(|name| {
+            let closest = VARIABLES
+                .iter()
+                .min_by_key(|v| edit_distance(name, v.name))
+                .map_or("", |v| v.name);
+            let shown: String = name.chars().take(64).collect();
+            format!(
+                "fdguard: {shown} is not a variable fdguard knows (ignored); did you mean {closest}?"
+            )
+        })
+        .collect()
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions), by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// `SIGUSR1`, `USR1`, `10` → Some(Some(10)); `none` → Some(None).
@@ -571,6 +631,37 @@ mod tests {
             w.len() == 1 && w[0].contains("FDGUARD_WATCH_MS"),
             "one line naming why: {w:?}"
         );
+    }
+
+    #[test]
+    fn unknown_variables_name_the_closest_real_one() {
+        let lines = unknown_variables([
+            "FDGUARD_GRACEMS",
+            "FDGUARD_GRACE_MS",
+            "FDGUARD_LIB",
+            "FDGUARD_TEST_FAULT",
+            "FDGUARD_REPROT",
+            "PATH",
+        ]);
+        assert_eq!(
+            lines,
+            [
+                "fdguard: FDGUARD_GRACEMS is not a variable fdguard knows (ignored); did you mean FDGUARD_GRACE_MS?",
+                "fdguard: FDGUARD_REPROT is not a variable fdguard knows (ignored); did you mean FDGUARD_REPORT?",
+            ]
+        );
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn report_none_and_exit_report_sockets() {
+        let (c, w) = parse_map(&[
+            ("FDGUARD_REPORT", "none"),
+            ("FDGUARD_EXIT_REPORT", "sockets"),
+        ]);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!((c.sink, c.exit_report), (Sink::None, ExitReport::Sockets));
     }
 
     #[test]

@@ -103,6 +103,12 @@ fn load() {
     for w in &warnings {
         log::line(&[w]);
     }
+    let names: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .collect();
+    for w in config::unknown_variables(names.iter().map(String::as_str)) {
+        log::line(&[&w]);
+    }
     if cfg.disabled {
         config::install(cfg);
         guard::disable_quietly();
@@ -117,10 +123,14 @@ fn load() {
     if let config::Sink::File(template) = &cfg.sink {
         let probe = config::expand_path(template, process::pid(), 1, "x", 0);
         if let Err(why) = crate::report::write::check_directory(&probe) {
+            // SAFETY: geteuid has no preconditions.
+            let runtime = fdguard_report::request::channel_dir(unsafe { libc::geteuid() });
             log::line(&[
                 "fdguard: FDGUARD_REPORT: ",
                 &why,
-                "; reports will go to stderr if it stays that way",
+                "; reports will go to ",
+                &runtime.to_string_lossy(),
+                " (the per-user runtime directory) if it stays that way",
             ]);
         }
     }

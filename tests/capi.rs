@@ -387,7 +387,8 @@ fn cpp_client_linked_with_lfdguard() {
     cmd.current_dir(&dir)
         .arg("report.json")
         .env("LD_LIBRARY_PATH", lib_dir())
-        .env("FDGUARD_REPORT", dir.join("exit-%p.txt"));
+        .env("FDGUARD_REPORT", dir.join("exit-%p.txt"))
+        .env("FDGUARD_EXIT_REPORT", "sockets");
     let child = run_bounded(cmd, Duration::from_secs(60));
     assert!(child.status.success(), "{}", show(&child));
     assert!(String::from_utf8_lossy(&child.stdout).contains("all checks passed"));
@@ -401,7 +402,7 @@ fn cpp_client_linked_with_lfdguard() {
     let checkpoints = report["checkpoints"].as_array().unwrap();
     assert_eq!(checkpoints.len(), 1);
     assert_eq!(checkpoints[0]["open_since"], 0);
-    // The exit report (FDGUARD_EXIT_REPORT=auto: the program created sockets) went to the
+    // The exit report (FDGUARD_EXIT_REPORT=sockets: the program held sockets) went to the
     // configured file, not to the terminal.
     let pid = report["pid"].as_u64().unwrap();
     let exit_report = std::fs::read_to_string(dir.join(format!("exit-{pid}.txt"))).unwrap();
@@ -1097,9 +1098,15 @@ fn configured_report_that_cannot_be_written_says_so() {
         &[("FDGUARD_REPORT", dir.join("missing/cfg-%p.txt").as_os_str())],
         || {
             let api = api();
-            // The report went to stderr instead (as for a report on signal); the caller is
-            // told.
+            // The report went to the per-user runtime directory instead (as for a report on
+            // signal); the caller is told it did not go where configured.
             assert_eq!(api.report(FORMAT_TEXT), WRITE_FAILED);
+            // SAFETY: geteuid has no preconditions.
+            let runtime = fdguard_report::request::channel_dir(unsafe { libc::geteuid() });
+            let written = runtime.join(format!("cfg-{}.txt", std::process::id()));
+            let text = std::fs::read_to_string(&written).unwrap();
+            assert!(text.contains("SUMMARY: fdguard:"), "{text}");
+            std::fs::remove_file(written).unwrap();
         },
     );
 }

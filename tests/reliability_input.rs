@@ -172,6 +172,53 @@ fn empty_and_merely_unusual_values_are_accepted_silently() {
 }
 
 /// Runs the host with `FDGUARD_REPORT` set and text reports, and checks the host is fine, one
+/// line names FDGUARD_REPORT and the per-user runtime directory, and both reports (signal,
+/// exit) were written there whole (never lost, never on the host's stderr).
+/// `dir/<label>-<test pid>-%p-%n.txt` is the template (a name no other test uses).
+fn falls_back_to_the_runtime_dir(dir: &Path, label: &str) -> Outcome {
+    let host = compile("rel_host");
+    let prefix = format!("{label}-{}-", std::process::id());
+    let report = dir.join(format!("{prefix}%p-%n.txt"));
+    let out = Run::new(&host)
+        .env("FDGUARD_REPORT", &report)
+        .env("FDGUARD_FORMAT", "text")
+        .run();
+    host_ok(&out, &report.display().to_string());
+    let lines = messages(&out);
+    assert_eq!(lines.len(), 1, "one line, got:\n{}", out.stderr);
+    // SAFETY: geteuid has no preconditions.
+    let runtime = fdguard_report::request::channel_dir(unsafe { libc::geteuid() });
+    assert!(
+        lines[0].contains("FDGUARD_REPORT") && lines[0].contains(&runtime.display().to_string()),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        !out.stderr.contains("SUMMARY: fdguard:"),
+        "nothing on stderr: {}",
+        out.stderr
+    );
+    let mut written: Vec<PathBuf> = std::fs::read_dir(&runtime)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect();
+    written.sort();
+    assert_eq!(
+        written.len(),
+        2,
+        "the signal and the exit report: {written:?}"
+    );
+    for path in written {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("SUMMARY: fdguard:"), "whole: {text}");
+        std::fs::remove_file(path).unwrap();
+    }
+    out
+}
+
+/// Runs the host with `FDGUARD_REPORT` set and text reports, and checks the host is fine, one
 /// line names FDGUARD_REPORT, and both reports (signal, exit) came out whole on stderr.
 fn falls_back_to_stderr(report: &Path, host_args: &[&str]) -> Outcome {
     let host = compile("rel_host");
@@ -198,9 +245,9 @@ fn falls_back_to_stderr(report: &Path, host_args: &[&str]) -> Outcome {
 }
 
 #[test]
-fn a_missing_report_directory_means_one_line_and_reports_on_stderr() {
+fn a_missing_report_directory_means_one_line_and_reports_in_the_runtime_dir() {
     let dir = temp_dir("missing");
-    let out = falls_back_to_stderr(&dir.join("no/such/dir/r-%p-%n.txt"), &[]);
+    let out = falls_back_to_the_runtime_dir(&dir.join("no/such/dir"), "missing");
     assert!(messages(&out)[0].contains("FDGUARD_REPORT"));
     assert!(!dir.join("no").exists());
 }
@@ -236,9 +283,9 @@ impl Drop for Unwritable {
 }
 
 #[test]
-fn an_unwritable_report_directory_means_one_line_and_reports_on_stderr() {
+fn an_unwritable_report_directory_means_one_line_and_reports_in_the_runtime_dir() {
     let dir = Unwritable::new();
-    let out = falls_back_to_stderr(&dir.dir.join("r-%p-%n.txt"), &[]);
+    let out = falls_back_to_the_runtime_dir(&dir.dir, "unwritable");
     assert!(
         messages(&out)[0].contains("FDGUARD_REPORT"),
         "{}",
@@ -249,7 +296,8 @@ fn an_unwritable_report_directory_means_one_line_and_reports_on_stderr() {
 
 #[test]
 fn a_full_disk_rlimit_fsize_means_one_line_reports_on_stderr_and_no_partial_file() {
-    // RLIMIT_FSIZE of 64 bytes with SIGXFSZ ignored: every report write fails with EFBIG.
+    // RLIMIT_FSIZE of 64 bytes with SIGXFSZ ignored: every report write fails with EFBIG, in
+    // the runtime directory too: only then does a report go to stderr.
     let dir = temp_dir("fsize");
     let out = falls_back_to_stderr(&dir.join("r-%p-%n.txt"), &["fsize"]);
     assert!(
@@ -292,7 +340,7 @@ impl Drop for FullTmpfs {
 }
 
 #[test]
-fn a_full_disk_enospc_means_one_line_reports_on_stderr_and_no_partial_file() {
+fn a_full_disk_enospc_means_one_line_reports_in_the_runtime_dir_and_no_partial_file() {
     let Some(full) = FullTmpfs::new() else {
         // Not allowed to mount here: the RLIMIT_FSIZE test above covers the same path. CI runs
         // as root, where mounting works: there a missing variant is a failure, not a skip.
@@ -303,7 +351,7 @@ fn a_full_disk_enospc_means_one_line_reports_on_stderr_and_no_partial_file() {
         eprintln!("mount not permitted: ENOSPC variant not run (EFBIG variant covers it)");
         return;
     };
-    let out = falls_back_to_stderr(&full.dir.join("r-%p-%n.txt"), &[]);
+    let out = falls_back_to_the_runtime_dir(&full.dir, "enospc");
     assert!(
         messages(&out)[0].contains("No space left"),
         "{}",

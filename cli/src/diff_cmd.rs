@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use fdguard_report::diff;
 
-use crate::error::{Failure, Result};
+use crate::error::{EXIT_OK, Failure, Result};
 use crate::files::load_report;
+use crate::gate::{self, EXIT_FAIL_ON, FailOn};
 use crate::style;
 
 /// Options of `fdguard diff`.
@@ -18,10 +19,17 @@ pub struct DiffOptions {
     pub new: PathBuf,
     /// Print the diff as JSON.
     pub json: bool,
+    /// Exit with [`EXIT_FAIL_ON`] when a matching finding appeared or grew.
+    pub fail_on: Vec<FailOn>,
 }
 
 /// The output of `fdguard diff`, without colour.
 pub fn render(options: &DiffOptions) -> Result<String> {
+    render_and_gate(options).map(|(text, _)| text)
+}
+
+/// The output, and how many finding keys that appeared or grew match `--fail-on`.
+fn render_and_gate(options: &DiffOptions) -> Result<(String, usize)> {
     if options.old == std::path::Path::new("-") && options.new == std::path::Path::new("-") {
         return Err(Failure::usage(
             "only one of OLD and NEW can be read from standard input (-)",
@@ -30,19 +38,20 @@ pub fn render(options: &DiffOptions) -> Result<String> {
     let old = load_report(&options.old)?;
     let new = load_report(&options.new)?;
     let result = diff::diff(&old, &new);
+    let matched = gate::count_in_diff(&result, &new, &options.fail_on);
     if options.json {
         let mut json = serde_json::to_string_pretty(&result)
             .map_err(|e| Failure::new(format!("cannot serialise the diff: {e}")))?;
         json.push('\n');
-        Ok(json)
+        Ok((json, matched))
     } else {
-        Ok(diff::render(&result))
+        Ok((diff::render(&result), matched))
     }
 }
 
-/// Runs `fdguard diff`.
-pub fn run_diff(options: &DiffOptions) -> Result<()> {
-    let mut output = render(options)?;
+/// Runs `fdguard diff`; returns the exit status (0, or [`EXIT_FAIL_ON`]).
+pub fn run_diff(options: &DiffOptions) -> Result<i32> {
+    let (mut output, matched) = render_and_gate(options)?;
     if !options.json && style::stdout_wants_colour() {
         output = style::colour_diff(&output);
     }
@@ -50,5 +59,10 @@ pub fn run_diff(options: &DiffOptions) -> Result<()> {
     stdout
         .write_all(output.as_bytes())
         .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::new(format!("cannot write to standard output: {e}")))
+        .map_err(|e| Failure::new(format!("cannot write to standard output: {e}")))?;
+    if matched > 0 {
+        eprintln!("fdguard: {matched} finding(s) that appeared or grew match --fail-on");
+        return Ok(EXIT_FAIL_ON);
+    }
+    Ok(EXIT_OK)
 }

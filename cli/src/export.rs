@@ -26,7 +26,7 @@ use fdguard_report::units::UtcTime;
 use fdguard_report::{FindingKind, Frame, Report, Socket};
 
 use crate::error::{Failure, Result};
-use crate::files::load_report;
+use crate::files::{load_report, report_files};
 use crate::pprof::{self, Builder};
 
 /// Options of `fdguard export`.
@@ -49,43 +49,6 @@ pub struct Exported {
     pub sockets: u64,
     /// Distinct samples.
     pub samples: usize,
-}
-
-/// The report files named by `inputs`: files as given, directories' `*.json` (not hidden, not
-/// recursive) in name order.
-fn report_files(inputs: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
-    let mut files = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
-                .map_err(|e| Failure::new(format!("cannot list {}: {e}", input.display())))?
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    let name = p
-                        .file_name()
-                        .map(|n| n.to_string_lossy())
-                        .unwrap_or_default();
-                    name.ends_with(".json") && !name.starts_with('.') && p.is_file()
-                })
-                .collect();
-            found.sort();
-            files.extend(found.into_iter().map(|p| (p, true)));
-        } else {
-            files.push((input.clone(), false));
-        }
-    }
-    if files.is_empty() {
-        return Err(Failure::new(format!(
-            "no JSON reports in {}",
-            inputs
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    Ok(files)
 }
 
 /// When the process started, Unix seconds, as far as a report tells.

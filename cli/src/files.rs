@@ -68,6 +68,44 @@ pub fn parse_report(bytes: &[u8], what: &str) -> Result<Report> {
     })
 }
 
+/// The report files named by `inputs`: files as given, directories' `*.json` (not hidden, not
+/// recursive) in name order; `true` marks those found in a directory (a file there that is not
+/// a report is skipped with a warning, one named on the command line is an error).
+pub fn report_files(inputs: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .map_err(|e| Failure::new(format!("cannot list {}: {e}", input.display())))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    let name = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy())
+                        .unwrap_or_default();
+                    name.ends_with(".json") && !name.starts_with('.') && p.is_file()
+                })
+                .collect();
+            found.sort();
+            files.extend(found.into_iter().map(|p| (p, true)));
+        } else {
+            files.push((input.clone(), false));
+        }
+    }
+    if files.is_empty() {
+        return Err(Failure::new(format!(
+            "no JSON reports in {}",
+            inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(files)
+}
+
 /// `path` made absolute against the current directory (the child may chdir; the library
 /// resolves relative report paths against ITS current directory at report time).
 pub fn absolute(path: &Path) -> Result<PathBuf> {

@@ -17,6 +17,7 @@ pub mod diff_cmd;
 pub mod error;
 pub mod export;
 pub mod files;
+pub mod gate;
 pub mod html;
 pub mod html_cmd;
 pub mod inspect;
@@ -27,6 +28,7 @@ pub mod run;
 pub mod show;
 pub mod signals;
 pub mod style;
+pub mod supervise;
 pub mod timeline;
 pub mod watch;
 

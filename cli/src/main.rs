@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fdguard_cli::error::{EXIT_OK, Failure};
+use fdguard_cli::gate::FailOn;
 use fdguard_cli::{
-    ReportFormat, demo, diff_cmd, export, html_cmd, inspect, report_cmd, run, show, signals, watch,
+    ReportFormat, control, demo, diff_cmd, export, html_cmd, inspect, report_cmd, run, show,
+    signals, watch,
 };
 use fdguard_report::FindingKind;
 use fdguard_report::filter::Filter;
@@ -60,22 +62,27 @@ enum Workload {
         "While it runs: `fdguard report PID` prints a report of the program on demand.\n",
         "Programs LD_PRELOAD cannot reach (static, Go, setuid) get a warning and run anyway.\n",
         "\n",
-        "Exit status: the program's (128+N if signal N killed it); 1 if fdguard could not start it; 2 usage error."
+        "Exit status: the program's (128+N if signal N killed it); 127 command not found; 126 not executable;\n",
+        "1 if fdguard could not start it otherwise; 2 usage error."
     ))]
     Run(RunArgs),
 
-    /// Ask a running process (started under libfdguard.so) for a report now.
+    /// Ask running processes (started under libfdguard.so) for a report now.
     #[command(after_help = concat!(
         "Examples:\n",
         "  fdguard report 4242\n",
         "  fdguard report 4242 --json > now.json\n",
+        "  fdguard report --tree $(cat /run/nginx.pid)     the master and its workers\n",
         "  fdguard report $(pidof my_server) --timeout 30 -o /tmp/leaks.txt\n",
         "\n",
-        "The process answers through /tmp/fdguard-<uid>/ and its report signal (FDGUARD_SIGNAL, SIGUSR1 by default).\n",
+        "No signal is sent: the request goes through the per-user directory /run/user/<uid>/fdguard/\n",
+        "(or /tmp/fdguard-<uid>/), which fdguard's thread in the process checks every 250 ms.\n",
+        "--signal also sends the report signal (then only if the process catches it now).\n",
+        "Several processes: one text report after the other, or a JSON array.\n",
         "\n",
         "Exit status:\n",
-        "  0  report printed\n",
-        "  1  no such process, permission denied, libfdguard.so not loaded, or no answer in time\n",
+        "  0  every report printed\n",
+        "  1  a process could not answer (not preloaded, holds no socket, permission, no answer in time…: one line each says why)\n",
         "  2  usage error"
     ))]
     Report(ReportArgs),
@@ -89,9 +96,13 @@ enum Workload {
         "  fdguard show report.json --stack Subchannel --format json | jq .sockets\n",
         "  fdguard report 4242 --format json | fdguard show -\n",
         "\n",
-        "Finding kinds: peer_closed, shutdown_not_closed, since_checkpoint, duplicate_backend, open_at_exit.\n",
+        "  fdguard show fdguard-reports/20261126-230000-77/ --fail-on leak   every report there; CI gate\n",
         "\n",
-        "Exit status: 0 shown; 1 unreadable or invalid report; 2 usage error."
+        "Finding kinds: peer_closed, shutdown_not_closed, half_open, idle_orphan, stuck_connecting,\n",
+        "since_checkpoint, growth, reconnect_churn, duplicate_backend, open_at_exit.\n",
+        "\n",
+        "Exit status: 0 shown; 1 unreadable or invalid report; 2 usage error;\n",
+        "23 a --fail-on condition matched (the reports are still printed)."
     ))]
     Show(ShowArgs),
 
@@ -102,9 +113,12 @@ enum Workload {
         "  fdguard diff a.json b.json\n",
         "  fdguard diff a.json b.json --json | jq '.stacks[] | select(.delta > 0)'\n",
         "\n",
+        "  fdguard diff a.json b.json --fail-on peer_closed   CI: fail when a peer_closed finding appeared\n",
+        "\n",
         "Stacks are matched by function and module names, so reports with different stack ids compare.\n",
         "\n",
-        "Exit status: 0 compared; 1 unreadable or invalid report; 2 usage error."
+        "Exit status: 0 compared; 1 unreadable or invalid report; 2 usage error;\n",
+        "23 a --fail-on finding appeared or grew (the diff is still printed)."
     ))]
     Diff(DiffArgs),
 
@@ -202,8 +216,11 @@ struct RunArgs {
     #[arg(long, value_name = "DIR|TEMPLATE|stderr")]
     report: Option<String>,
     /// Report format written by the library.
-    #[arg(long, value_enum, default_value_t = FormatArg::Json)]
+    #[arg(long, value_enum, default_value_t = FormatArg::Json, conflicts_with = "json")]
     format: FormatArg,
+    /// Shorthand for `--format json` (the default).
+    #[arg(long)]
+    json: bool,
     /// Signal that asks for a report (SIGUSR1 by default): a name, a number, or `none`.
     #[arg(long, value_name = "SIGNAL", value_parser = parse_signal_arg)]
     signal: Option<String>,
@@ -243,7 +260,7 @@ struct RunArgs {
     /// Frames captured per creating stack (0 turns capture off, at most 64; default 32).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=64))]
     stack_depth: Option<u32>,
-    /// When to write a report at exit.
+    /// When to write a report at exit (default: sockets — every process that held a socket).
     #[arg(long, value_enum, value_name = "WHEN")]
     exit_report: Option<ExitReportArg>,
     /// Write Prometheus metrics for node_exporter's textfile collector into DIR (fdguard-<pid>.prom).
@@ -259,31 +276,58 @@ struct RunArgs {
 
 #[derive(Args, Debug)]
 struct ReportArgs {
-    /// Process id of a program running under libfdguard.so.
-    #[arg(value_name = "PID")]
-    pid: i32,
+    /// Process ids of programs running under libfdguard.so.
+    #[arg(value_name = "PID", required = true)]
+    pids: Vec<i32>,
+    /// Also every process below each PID (a master and its workers).
+    #[arg(long)]
+    tree: bool,
     /// Report format.
     #[arg(long, value_enum, default_value_t = FormatArg::Text, conflicts_with = "json")]
     format: FormatArg,
     /// Shorthand for `--format json`.
     #[arg(long)]
     json: bool,
-    /// Seconds to wait for the answer.
+    /// Seconds to wait for the answers.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
     timeout: f64,
-    /// Write the report to FILE instead of standard output.
+    /// Write the report(s) to FILE instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Also send the report signal: the process's own FDGUARD_SIGNAL, or `--signal=SIG`
+    /// (only if the process catches it now). Not needed: the request channel works without.
+    #[arg(long, value_name = "SIG", num_args = 0..=1, require_equals = true,
+          default_missing_value = "", value_parser = parse_report_signal)]
+    signal: Option<ReportSignal>,
+}
+
+/// `--signal` of `fdguard report`: the process's own signal, or a given one.
+#[derive(Debug, Clone, Copy)]
+struct ReportSignal(Option<i32>);
+
+fn parse_report_signal(text: &str) -> Result<ReportSignal, String> {
+    if text.trim().is_empty() {
+        return Ok(ReportSignal(None));
+    }
+    match signals::parse_signal(text) {
+        Some(Some(signal)) => Ok(ReportSignal(Some(signal))),
+        _ => {
+            Err("not a usable signal; use a name (SIGUSR2, USR2, RTMIN+1) or a number".to_string())
+        }
+    }
 }
 
 #[derive(Args, Debug)]
 struct ShowArgs {
-    /// A JSON report (`-` reads standard input).
-    #[arg(value_name = "FILE.json")]
-    file: PathBuf,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    /// JSON reports (`-` reads standard input), or directories of them (their *.json files).
+    #[arg(value_name = "FILE.json|DIR", required = true)]
+    files: Vec<PathBuf>,
+    /// Output format (several reports: one text report after the other, or a JSON array).
+    #[arg(long, value_enum, default_value_t = FormatArg::Text, conflicts_with = "json")]
     format: FormatArg,
+    /// Shorthand for `--format json`.
+    #[arg(long)]
+    json: bool,
     /// Keep only findings of this kind and their sockets (repeatable).
     #[arg(long = "kind", value_name = "KIND", value_parser = parse_kind)]
     kinds: Vec<FindingKind>,
@@ -296,6 +340,10 @@ struct ShowArgs {
     /// Keep only sockets whose creating stack mentions SUBSTR (function, file or module).
     #[arg(long = "stack", value_name = "SUBSTR")]
     stack: Option<String>,
+    /// Exit with status 23 when a shown report has an unsuppressed finding of KIND, or of a
+    /// severity (`leak`; `warning`: leak or warning), or `any` (repeatable).
+    #[arg(long = "fail-on", value_name = "KIND", value_parser = FailOn::parse)]
+    fail_on: Vec<FailOn>,
 }
 
 #[derive(Args, Debug)]
@@ -306,9 +354,16 @@ struct DiffArgs {
     /// The later JSON report.
     #[arg(value_name = "NEW.json")]
     new: PathBuf,
-    /// Print the diff as JSON.
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text, conflicts_with = "json")]
+    format: FormatArg,
+    /// Print the diff as JSON (shorthand for `--format json`).
     #[arg(long)]
     json: bool,
+    /// Exit with status 23 when a finding of KIND (or a severity: `leak`, `warning`; or `any`)
+    /// appeared or grew in NEW (repeatable).
+    #[arg(long = "fail-on", value_name = "KIND", value_parser = FailOn::parse)]
+    fail_on: Vec<FailOn>,
 }
 
 #[derive(Args, Debug)]
@@ -358,7 +413,10 @@ struct WatchArgs {
     /// Seconds to wait for each report from libfdguard.so.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
     timeout: f64,
-    /// Print the final summary as JSON.
+    /// Format of the final summary.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text, conflicts_with = "json")]
+    format: FormatArg,
+    /// Print the final summary as JSON (shorthand for `--format json`).
     #[arg(long)]
     json: bool,
 }
@@ -428,8 +486,13 @@ impl From<FormatArg> for ReportFormat {
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
 enum ExitReportArg {
+    /// Only with a finding of severity warning or above (the library's default).
     Auto,
+    /// Every process that held a socket (the default of `fdguard run`).
+    Sockets,
+    /// Every process.
     Always,
+    /// None.
     Never,
 }
 
@@ -437,6 +500,7 @@ impl From<ExitReportArg> for run::ExitReport {
     fn from(e: ExitReportArg) -> run::ExitReport {
         match e {
             ExitReportArg::Auto => run::ExitReport::Auto,
+            ExitReportArg::Sockets => run::ExitReport::Sockets,
             ExitReportArg::Always => run::ExitReport::Always,
             ExitReportArg::Never => run::ExitReport::Never,
         }
@@ -474,7 +538,11 @@ impl RunArgs {
             command: self.command,
             lib: self.lib,
             report: self.report,
-            format: self.format.into(),
+            format: if self.json {
+                FormatArg::Json.into()
+            } else {
+                self.format.into()
+            },
             signal: self.signal,
             grace_ms: self.grace_ms,
             watch_ms: self.watch_ms,
@@ -499,7 +567,8 @@ fn dispatch(workload: Workload) -> Result<i32, Failure> {
     match workload {
         Workload::Run(args) => run::run(&args.into_options()),
         Workload::Report(args) => report_cmd::report(&report_cmd::ReportOptions {
-            pid: args.pid,
+            pids: args.pids,
+            tree: args.tree,
             format: if args.json {
                 FormatArg::Json.into()
             } else {
@@ -507,25 +576,32 @@ fn dispatch(workload: Workload) -> Result<i32, Failure> {
             },
             timeout: Duration::from_secs_f64(args.timeout),
             output: args.output,
-        })
-        .map(|()| EXIT_OK),
+            delivery: match args.signal {
+                None => control::Delivery::Channel,
+                Some(ReportSignal(signal)) => control::Delivery::Signal(signal),
+            },
+        }),
         Workload::Show(args) => show::show(&show::ShowOptions {
-            file: args.file,
-            format: args.format.into(),
+            files: args.files,
+            format: if args.json {
+                FormatArg::Json.into()
+            } else {
+                args.format.into()
+            },
             filter: Filter {
                 kinds: args.kinds,
                 backend: args.backend,
                 min_age_s: args.min_age,
                 stack_contains: args.stack,
             },
-        })
-        .map(|()| EXIT_OK),
+            fail_on: args.fail_on,
+        }),
         Workload::Diff(args) => diff_cmd::run_diff(&diff_cmd::DiffOptions {
             old: args.old,
             new: args.new,
-            json: args.json,
-        })
-        .map(|()| EXIT_OK),
+            json: args.json || matches!(args.format, FormatArg::Json),
+            fail_on: args.fail_on,
+        }),
         Workload::Export(args) => export::run(&export::ExportOptions {
             pprof: args.pprof,
             inputs: args.inputs,
@@ -548,7 +624,7 @@ fn dispatch(workload: Workload) -> Result<i32, Failure> {
             out: args.out,
             judging: args.judging.into_judging()?,
             timeout: Duration::from_secs_f64(args.timeout),
-            json: args.json,
+            json: args.json || matches!(args.format, FormatArg::Json),
         }),
         Workload::Html(args) => html_cmd::html(&html_cmd::HtmlOptions {
             inputs: args.inputs,

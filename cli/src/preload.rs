@@ -84,7 +84,73 @@ fn checked_library(path: &Path, source: &str) -> Result<PathBuf> {
             path.display()
         )));
     }
+    if let Some(why) = library_problem(path) {
+        return Err(Failure::new(format!(
+            "{source} names {}, which is not libfdguard.so: {why}; the dynamic loader would \
+             refuse it (or load something else) and fdguard would see nothing",
+            path.display()
+        )));
+    }
     crate::files::absolute(path)
+}
+
+/// Why `path` is not a loadable libfdguard.so: not a 64-bit little-endian ELF shared object,
+/// or one that does not export `fdguard_version`. `None` when it looks right.
+pub fn library_problem(path: &Path) -> Option<String> {
+    const ET_DYN: u16 = 3;
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => return Some(format!("cannot read it ({e})")),
+    };
+    let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let Some(header) = read_range(&mut file, file_len, 0, 64) else {
+        return Some("not an ELF file".to_string());
+    };
+    if &header[..4] != b"\x7fELF" {
+        return Some("not an ELF file".to_string());
+    }
+    if header[4] != 2 || header[5] != 1 {
+        return Some("not a 64-bit little-endian ELF file".to_string());
+    }
+    if u16_at(&header, 0x10) != ET_DYN {
+        return Some("not a shared object".to_string());
+    }
+    let header: [u8; 64] = header.try_into().ok()?;
+    if !dynamic_strings(&mut file, file_len, &header)
+        .windows(b"\0fdguard_version\0".len())
+        .any(|w| w == b"\0fdguard_version\0")
+    {
+        return Some("it does not export fdguard_version".to_string());
+    }
+    None
+}
+
+/// The string table of the dynamic symbols (`.dynstr`, found through SHT_DYNSYM's link), or
+/// nothing when the section table is absent or corrupt.
+fn dynamic_strings(file: &mut File, file_len: u64, header: &[u8; 64]) -> Vec<u8> {
+    const SHT_DYNSYM: u32 = 11;
+    const MAX_DYNSTR: u64 = 16 << 20;
+    let shoff = u64_at(header, 0x28);
+    let shentsize = u64::from(u16_at(header, 0x3a));
+    let shnum = u64::from(u16_at(header, 0x3c));
+    if shoff == 0 || shentsize < 64 || shnum == 0 || shnum > MAX_HEADERS {
+        return Vec::new();
+    }
+    let Some(table) = read_range(file, file_len, shoff, shentsize * shnum) else {
+        return Vec::new();
+    };
+    let entries: Vec<&[u8]> = table.chunks_exact(shentsize as usize).collect();
+    let Some(dynsym) = entries.iter().find(|e| u32_at(e, 4) == SHT_DYNSYM) else {
+        return Vec::new();
+    };
+    let Some(strtab) = entries.get(u32_at(dynsym, 40) as usize) else {
+        return Vec::new();
+    };
+    let (offset, size) = (u64_at(strtab, 24), u64_at(strtab, 32));
+    if size > MAX_DYNSTR {
+        return Vec::new();
+    }
+    read_range(file, file_len, offset, size).unwrap_or_default()
 }
 
 /// `LD_PRELOAD` with `library` APPENDED (what heaptrack does): libraries the user already
@@ -433,6 +499,26 @@ mod tests {
             installed[1],
             Path::new("/usr/local/bin/../lib/libfdguard.so")
         );
+    }
+
+    #[test]
+    fn only_a_real_libfdguard_passes_as_the_library() {
+        // A PIE program is ET_DYN too: the exported symbol tells it apart.
+        let problem = library_problem(Path::new("/bin/sh")).unwrap();
+        assert!(problem.contains("fdguard_version"), "{problem}");
+        let libc = [
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+        ]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap();
+        let problem = library_problem(Path::new(libc)).unwrap();
+        assert!(problem.contains("fdguard_version"), "{problem}");
+        let script = std::env::temp_dir().join(format!("fdguard-lib-{}", std::process::id()));
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        assert_eq!(library_problem(&script).unwrap(), "not an ELF file");
+        std::fs::remove_file(script).unwrap();
     }
 
     #[test]

@@ -1,40 +1,112 @@
-//! `fdguard report PID`: ask a live process running under libfdguard.so for a report now.
+//! `fdguard report PID…`: ask live processes running under libfdguard.so for a report now,
+//! through the request channel (no signal; `--signal` adds the report signal). See
+//! [`crate::control`] for the protocol.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::ReportFormat;
-use crate::control::{inspect_target, request_report};
-use crate::error::{Failure, Result};
+use crate::control::{Delivery, inspect_target, request_reports, tree};
+use crate::error::{EXIT_OK, Failure, Result};
 use crate::style;
 
 /// Options of `fdguard report`.
 #[derive(Debug, Clone)]
 pub struct ReportOptions {
-    /// The target process.
-    pub pid: i32,
+    /// The target processes.
+    pub pids: Vec<i32>,
+    /// Each pid and every process below it (a master and its workers).
+    pub tree: bool,
     /// Format asked from the library.
     pub format: ReportFormat,
-    /// How long to wait for the answer.
+    /// How long to wait for all the answers.
     pub timeout: Duration,
-    /// Write the report there instead of standard output.
+    /// Write the reports there instead of standard output.
     pub output: Option<PathBuf>,
+    /// How the request reaches the processes.
+    pub delivery: Delivery,
 }
 
-/// Runs `fdguard report`.
-pub fn report(options: &ReportOptions) -> Result<()> {
-    let target = inspect_target(options.pid)?;
-    let bytes = request_report(&target, options.format, options.timeout)?;
+/// Runs `fdguard report`; returns the exit status (1 when any process could not answer: each
+/// costs one stderr line saying why, the others are still printed).
+pub fn report(options: &ReportOptions) -> Result<i32> {
+    let mut pids: Vec<i32> = Vec::new();
+    for &pid in &options.pids {
+        if pid <= 0 {
+            return Err(Failure::usage(format!("{pid} is not a process id")));
+        }
+        let found = if options.tree { tree(pid) } else { vec![pid] };
+        for p in found {
+            if !pids.contains(&p) {
+                pids.push(p);
+            }
+        }
+    }
+    let several = pids.len() > 1 || options.tree;
+    let mut failures: Vec<(usize, Failure)> = Vec::new();
+    let mut targets = Vec::new();
+    let mut order = Vec::new();
+    for (i, &pid) in pids.iter().enumerate() {
+        match inspect_target(pid) {
+            Ok(target) => {
+                targets.push(target);
+                order.push(i);
+            }
+            Err(e) => failures.push((i, e)),
+        }
+    }
+    let answers = request_reports(&targets, options.format, options.timeout, options.delivery);
+    let mut reports: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (i, answer) in order.into_iter().zip(answers) {
+        match answer {
+            Ok(bytes) => reports.push((i, bytes)),
+            Err(e) => failures.push((i, e)),
+        }
+    }
+    failures.sort_by_key(|(i, _)| *i);
+    reports.sort_by_key(|(i, _)| *i);
+    if !several && let Some((_, failure)) = failures.pop() {
+        return Err(failure);
+    }
+    for (_, failure) in &failures {
+        eprintln!("fdguard: error: {}", failure.message);
+    }
+    let status = if failures.is_empty() { EXIT_OK } else { 1 };
+    if reports.is_empty() {
+        return Ok(status);
+    }
+    let bytes = match options.format {
+        ReportFormat::Json if several => {
+            let values: Vec<serde_json::Value> = reports
+                .iter()
+                .map(|(_, b)| serde_json::from_slice(b))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| Failure::new(format!("a report is not valid JSON: {e}")))?;
+            let mut json = serde_json::to_vec_pretty(&values)
+                .map_err(|e| Failure::new(format!("cannot serialise the reports: {e}")))?;
+            json.push(b'\n');
+            json
+        }
+        _ => reports
+            .iter()
+            .map(|(_, b)| b.as_slice())
+            .collect::<Vec<_>>()
+            .join(&b"\n"[..]),
+    };
     if let Some(path) = &options.output {
         std::fs::write(path, &bytes)
             .map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))?;
         eprintln!(
-            "fdguard: report of process {} written to {}",
-            options.pid,
+            "fdguard: {} written to {}",
+            if reports.len() == 1 {
+                "report".to_string()
+            } else {
+                format!("{} reports", reports.len())
+            },
             path.display()
         );
-        return Ok(());
+        return Ok(status);
     }
     let mut stdout = std::io::stdout().lock();
     let result = if options.format == ReportFormat::Text && style::stdout_wants_colour() {
@@ -44,5 +116,6 @@ pub fn report(options: &ReportOptions) -> Result<()> {
     };
     result
         .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::new(format!("cannot write the report to standard output: {e}")))
+        .map_err(|e| Failure::new(format!("cannot write the report to standard output: {e}")))?;
+    Ok(status)
 }

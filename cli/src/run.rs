@@ -9,7 +9,6 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use fdguard_report::template::PathTemplate;
@@ -20,14 +19,17 @@ use crate::ReportFormat;
 use crate::error::{Failure, Result};
 use crate::files::{absolute, parse_report};
 use crate::preload::{append_ld_preload, find_library, preload_warnings, resolve_command};
-use crate::signals::signal_name;
 use crate::style;
+use crate::supervise::{self, Tree};
 
 /// `FDGUARD_EXIT_REPORT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitReport {
-    /// Report at exit only if the process created a socket.
+    /// Report at exit only when the process held a socket and has a finding of severity
+    /// warning or above (the library's default, LeakSanitizer's rule).
     Auto,
+    /// Report at exit whenever the process held a socket (`fdguard run`'s default).
+    Sockets,
     /// Always report at exit.
     Always,
     /// Never report at exit.
@@ -39,6 +41,7 @@ impl ExitReport {
     pub fn as_str(self) -> &'static str {
         match self {
             ExitReport::Auto => "auto",
+            ExitReport::Sockets => "sockets",
             ExitReport::Always => "always",
             ExitReport::Never => "never",
         }
@@ -105,8 +108,8 @@ pub enum Destination {
     },
 }
 
-/// Works out `FDGUARD_REPORT` from `--report` (see [`RunOptions::report`]), creating the
-/// directory when needed. `cwd`, `now` and `pid` name the default directory.
+/// Works out `FDGUARD_REPORT` from `--report` (see [`RunOptions::report`]); creates nothing
+/// ([`create_report_dir`] does). `cwd`, `now` and `pid` name the default directory.
 pub fn plan_destination(
     report: Option<&str>,
     format: ReportFormat,
@@ -148,14 +151,6 @@ pub fn plan_destination(
     let template = absolute(&template)?;
     let dir = absolute(&dir)?;
     let fixed_dir = !dir.as_os_str().as_encoded_bytes().contains(&b'%');
-    if fixed_dir {
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            Failure::new(format!(
-                "cannot create the report directory {}: {e}",
-                dir.display()
-            ))
-        })?;
-    }
     let template = template
         .to_str()
         .ok_or_else(|| {
@@ -169,6 +164,55 @@ pub fn plan_destination(
         template,
         dir: fixed_dir.then_some(dir),
     })
+}
+
+/// Creates the report directory of `destination` if it is missing, and returns the
+/// directories created (deepest last), so that `run` can remove them again if they stay empty.
+/// Only the report directory itself is created — and for the default
+/// `fdguard-reports/<time>-<pid>/`, `fdguard-reports` too: a mistyped `--report` path
+/// (`/tmp/a/b/c/` under a missing `/tmp/a`) is an error, never a tree of directories at a place
+/// nobody meant.
+pub fn create_report_dir(destination: &Destination, default_dir: bool) -> Result<Vec<PathBuf>> {
+    let Destination::Files { dir: Some(dir), .. } = destination else {
+        return Ok(Vec::new());
+    };
+    let mut wanted = vec![dir.clone()];
+    if default_dir && let Some(parent) = dir.parent() {
+        wanted.insert(0, parent.to_path_buf());
+    }
+    let mut created = Vec::new();
+    for d in wanted {
+        if d.is_dir() {
+            continue;
+        }
+        match std::fs::create_dir(&d) {
+            Ok(()) => created.push(d),
+            Err(e) => {
+                remove_if_empty(&created);
+                let why = if e.kind() == std::io::ErrorKind::NotFound {
+                    format!(
+                        "its parent {} does not exist (fdguard creates only the report \
+                         directory itself)",
+                        d.parent().unwrap_or(&d).display()
+                    )
+                } else {
+                    e.to_string()
+                };
+                return Err(Failure::new(format!(
+                    "cannot create the report directory {}: {why}",
+                    d.display()
+                )));
+            }
+        }
+    }
+    Ok(created)
+}
+
+/// Removes the directories `run` created, deepest first, if they are (still) empty.
+fn remove_if_empty(created: &[PathBuf]) {
+    for d in created.iter().rev() {
+        let _ = std::fs::remove_dir(d);
+    }
 }
 
 /// The environment variables `run` sets for the child (LD_PRELOAD included).
@@ -224,8 +268,16 @@ pub fn child_environment(
             absolute(path)?.display().to_string(),
         );
     }
-    if let Some(mode) = options.exit_report {
-        set("FDGUARD_EXIT_REPORT", mode.as_str().to_string());
+    // `sockets` unless said otherwise: every process that held a socket writes its exit
+    // report, so the summary can list every process (the library's own default is quiet when
+    // clean, for processes nobody is watching).
+    match options.exit_report {
+        Some(mode) => set("FDGUARD_EXIT_REPORT", mode.as_str().to_string()),
+        None if std::env::var_os("FDGUARD_EXIT_REPORT").is_none() => set(
+            "FDGUARD_EXIT_REPORT",
+            ExitReport::Sockets.as_str().to_string(),
+        ),
+        None => {}
     }
     if let Some(dir) = &options.metrics_dir {
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -246,6 +298,11 @@ pub fn child_environment(
     Ok(vars)
 }
 
+/// `fdguard run` exit status when the command is not found (as a shell says).
+pub const EXIT_NOT_FOUND: i32 = 127;
+/// `fdguard run` exit status when the command cannot be executed (as a shell says).
+pub const EXIT_NOT_EXECUTABLE: i32 = 126;
+
 /// Runs `fdguard run`; returns the exit status to exit with (the child's).
 pub fn run(options: &RunOptions) -> Result<i32> {
     let Some(program) = options.command.first() else {
@@ -254,12 +311,19 @@ pub fn run(options: &RunOptions) -> Result<i32> {
         ));
     };
     let path_var = std::env::var_os("PATH");
+    let shown_program = Path::new(program).display().to_string();
     let resolved = resolve_command(program, path_var.as_deref()).ok_or_else(|| {
-        Failure::new(format!(
-            "command not found: {} (not a path, and not on PATH)",
-            Path::new(program).display()
-        ))
+        Failure::with_code(
+            format!("command not found: {shown_program} (not a path, and not on PATH)"),
+            EXIT_NOT_FOUND,
+        )
     })?;
+    if let Some(why) = not_executable(&resolved) {
+        return Err(Failure::with_code(
+            format!("cannot run {}: {why}", resolved.display()),
+            EXIT_NOT_EXECUTABLE,
+        ));
+    }
     for warning in preload_warnings(&resolved, path_var.as_deref()) {
         eprintln!("fdguard: warning: {warning}; running it anyway");
     }
@@ -279,6 +343,7 @@ pub fn run(options: &RunOptions) -> Result<i32> {
         &destination,
         std::env::var_os("LD_PRELOAD").as_deref(),
     )?;
+    let created = create_report_dir(&destination, options.report.is_none())?;
     if std::env::var("FDGUARD_DISABLE").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes")) {
         eprintln!(
             "fdguard: warning: FDGUARD_DISABLE is set in the environment: the library will track nothing"
@@ -292,8 +357,7 @@ pub fn run(options: &RunOptions) -> Result<i32> {
             }
         };
         eprintln!(
-            "fdguard: running {} with {} ({target})",
-            Path::new(program).display(),
+            "fdguard: running {shown_program} with {} ({target})",
             library.display()
         );
     }
@@ -303,30 +367,197 @@ pub fn run(options: &RunOptions) -> Result<i32> {
     let mut command = Command::new(&resolved);
     std::os::unix::process::CommandExt::arg0(&mut command, program);
     command.args(&options.command[1..]).envs(environment);
-    forwarding::install();
-    let mut child = command
-        .spawn()
-        .map_err(|e| Failure::new(format!("cannot start {}: {e}", resolved.display())))?;
+    supervise::become_subreaper();
+    supervise::forward::install();
+    let child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            remove_if_empty(&created);
+            let code = match e.raw_os_error() {
+                Some(libc::ENOENT) => EXIT_NOT_FOUND,
+                _ => EXIT_NOT_EXECUTABLE,
+            };
+            return Err(Failure::with_code(
+                format!("cannot start {}: {e}", resolved.display()),
+                code,
+            ));
+        }
+    };
     let child_pid = child.id() as i32;
-    forwarding::set_child(child_pid);
-    let status = child
-        .wait()
-        .map_err(|e| Failure::new(format!("cannot wait for {}: {e}", resolved.display())))?;
-    forwarding::set_child(0);
-    let code = exit_code(status);
+    supervise::forward::set_targets(&[child_pid]);
+    let mut tree = Tree::default();
+    let status = tree.wait(child_pid, options.quiet);
+    let code = exit_code_raw(status);
 
-    if let Destination::Files {
-        dir: Some(dir),
-        template,
-    } = &destination
-    {
-        let found = summarise_reports(dir, template, started, child_pid, &cwd, options.quiet);
-        if found == 0 && options.report.is_none() {
-            // Our fresh default directory stayed empty: do not leave litter behind.
-            let _ = std::fs::remove_dir(dir);
+    match &destination {
+        Destination::Files {
+            dir: Some(dir),
+            template,
+        } => {
+            let moved = collect_stray_reports(dir, template, started, &tree);
+            summarise_reports(
+                dir,
+                template,
+                started,
+                child_pid,
+                &cwd,
+                options.quiet,
+                &tree,
+                &moved,
+            );
+        }
+        Destination::Stderr => name_stray_stderr_reports(started, &tree),
+        Destination::Files { dir: None, .. } => {}
+    }
+    remove_if_empty(&created);
+    Ok(code)
+}
+
+/// Why `path` cannot be executed (a directory, no execute permission), if it cannot.
+fn not_executable(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Some("it is a directory".to_string()),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+            Some("permission denied (not executable)".to_string())
+        }
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// A raw wait status as a shell reports it: the exit code, or 128 + the signal.
+pub fn exit_code_raw(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        1
+    }
+}
+
+/// Reports of the run's processes that could not be written into `dir` (a worker that dropped
+/// privileges to a user who may not write there; a full or read-only file system) went to
+/// their user's runtime directory (`/run/user/<uid>/fdguard/` or `/tmp/fdguard-<uid>/`, private
+/// to that user): moved into `dir`. Only files whose name fits the template, written since the
+/// run started, by a process of this run. Returns (pid, where it was) of each.
+fn collect_stray_reports(
+    dir: &Path,
+    template: &str,
+    started: SystemTime,
+    tree: &Tree,
+) -> Vec<(i32, PathBuf)> {
+    let matcher = PathTemplate::parse(template);
+    let mut uids = tree.uids();
+    // SAFETY: geteuid has no preconditions.
+    uids.push(unsafe { libc::geteuid() });
+    uids.sort_unstable();
+    uids.dedup();
+    let mut moved = Vec::new();
+    for uid in uids {
+        let runtime = fdguard_report::request::channel_dir(uid);
+        if runtime == dir {
+            continue;
+        }
+        // Only a directory that is that user's own (or root's) and writable by no one else.
+        let trusted = std::fs::symlink_metadata(&runtime).is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            fdguard_report::request::directory_trusted(
+                m.file_type().is_dir(),
+                m.uid(),
+                m.mode(),
+                uid,
+            )
+        });
+        if !trusted {
+            continue;
+        }
+        for entry in std::fs::read_dir(&runtime).into_iter().flatten().flatten() {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if !matcher.file_name_matches(&name) {
+                continue;
+            }
+            let Some(content) = read_stray(&entry.path(), uid, started) else {
+                continue;
+            };
+            let Some(pid) = Found::read(name.clone(), SystemTime::now(), content.clone()).pid
+            else {
+                continue;
+            };
+            if !tree.procs.contains_key(&pid) {
+                continue;
+            }
+            // What was read and checked is written here (never the path moved: it could have
+            // been swapped for a symlink since), then the original removed.
+            let copied = {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(dir.join(&name))
+                    .and_then(|mut f| f.write_all(content.as_bytes()))
+                    .is_ok()
+            };
+            if copied {
+                let _ = std::fs::remove_file(entry.path());
+                moved.push((pid, runtime.clone()));
+            }
         }
     }
-    Ok(code)
+    moved
+}
+
+/// A report file another user's process wrote: read only if it is a regular file (never
+/// through a symlink) owned by that user, written since `started`.
+fn read_stray(path: &Path, uid: u32, started: SystemTime) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.uid() != uid || meta.modified().ok()? < started {
+        return None;
+    }
+    let mut text = String::new();
+    file.by_ref()
+        .take(64 << 20)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
+}
+
+/// With `--report stderr`: a process whose stderr was closed or redirected (a daemon) writes
+/// its reports into its user's runtime directory instead; say where.
+fn name_stray_stderr_reports(started: SystemTime, tree: &Tree) {
+    for uid in tree.uids() {
+        let runtime = fdguard_report::request::channel_dir(uid);
+        for entry in std::fs::read_dir(&runtime).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix("fdguard.")
+                .and_then(|rest| rest.split('.').next())
+                .and_then(|p| p.parse::<i32>().ok());
+            let fresh = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= started);
+            if let Some(pid) = pid.filter(|p| fresh && tree.procs.contains_key(p)) {
+                eprintln!(
+                    "fdguard: process {pid} could not write to its stderr (closed or redirected \
+                     by the program): its report is {}",
+                    entry.path().display()
+                );
+            }
+        }
+    }
 }
 
 /// The child's status as a shell reports it: its exit code, or 128 + the signal that killed it.
@@ -421,7 +652,9 @@ impl Found {
     }
 }
 
-/// Prints the last report and one line per report file; returns how many were found.
+/// Prints the last report, one line per report file, and the processes that wrote none;
+/// returns how many reports were found.
+#[allow(clippy::too_many_arguments)]
 fn summarise_reports(
     dir: &Path,
     template: &str,
@@ -429,6 +662,8 @@ fn summarise_reports(
     child_pid: i32,
     cwd: &Path,
     quiet: bool,
+    tree: &Tree,
+    moved: &[(i32, PathBuf)],
 ) -> usize {
     let matcher = PathTemplate::parse(template);
     let mut found: Vec<Found> = std::fs::read_dir(dir)
@@ -447,11 +682,24 @@ fn summarise_reports(
         .collect();
     found.sort_by_key(|f| (f.modified, f.pid, f.seq));
     let shown_dir = shown_path(dir, cwd);
-    if found.is_empty() {
+    let mut strays: Vec<&PathBuf> = moved.iter().map(|(_, from)| from).collect();
+    strays.dedup();
+    for from in strays {
+        let pids: Vec<String> = moved
+            .iter()
+            .filter(|(_, f)| f == from)
+            .map(|(p, _)| p.to_string())
+            .collect();
         eprintln!(
-            "fdguard: no report was written to {shown_dir} (with FDGUARD_EXIT_REPORT=auto a program \
-             that creates no socket writes none; otherwise see the loader's messages above)"
+            "fdguard: process(es) {} could not write into {shown_dir} (another user: they \
+             dropped privileges): their reports went to {} and were moved here",
+            pids.join(", "),
+            from.display()
         );
+    }
+    if found.is_empty() {
+        eprintln!("fdguard: no report was written to {shown_dir}");
+        explain_missing(tree, &found, quiet);
         return 0;
     }
     if !quiet {
@@ -510,84 +758,73 @@ fn summarise_reports(
             if rest == 1 { "" } else { "s" }
         );
     }
+    explain_missing(tree, &found, quiet);
     found.len()
 }
 
-/// Forwarding SIGINT, SIGTERM and SIGHUP to the child, so that `kill <fdguard pid>` (a
-/// supervisor stopping the service) reaches the program and fdguard outlives it long enough to
-/// summarise its exit report.
-///
-/// WARNING: the handler runs in signal context: it may only touch atomics and call kill(2) and
-/// getpgid(2)/getpgrp(2) (async-signal-safe system calls).
-mod forwarding {
-    use super::*;
+/// Processes listed one by one when they wrote no report.
+const LISTED_SILENT: usize = 10;
 
-    /// The child's pid; 0 before spawn and after it was reaped (never signal pid 0: that is our
-    /// whole process group).
-    static CHILD: AtomicI32 = AtomicI32::new(0);
-    /// A signal that arrived before the child existed, delivered right after spawn.
-    static PENDING: AtomicI32 = AtomicI32::new(0);
-
-    const FORWARDED: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-
-    extern "C" fn forward(
-        signal: libc::c_int,
-        info: *mut libc::siginfo_t,
-        _context: *mut libc::c_void,
-    ) {
-        let code = if info.is_null() {
-            0
-        } else {
-            // SAFETY: with SA_SIGINFO the kernel passes a valid, readable siginfo_t (and the
-            // null case is excluded above).
-            unsafe { (*info).si_code }
+/// Says which processes of the run wrote no report, and why as far as `fdguard run` can tell:
+/// one line per process that held a socket (fdguard's thread ran) yet wrote none, then one line
+/// counting those that held no socket (a shell, a launcher: nothing to report).
+fn explain_missing(tree: &Tree, found: &[Found], quiet: bool) {
+    let wrote = |pid: i32| found.iter().any(|f| f.pid == Some(pid));
+    let silent: Vec<&supervise::Proc> = tree
+        .procs
+        .values()
+        .filter(|p| p.preloaded && p.had_thread && !wrote(p.pid))
+        .collect();
+    for p in silent.iter().take(LISTED_SILENT) {
+        let why = match p.status {
+            Some(status) if libc::WIFSIGNALED(status) => format!(
+                "{}: a process killed by a signal writes no exit report (ask it with `fdguard \
+                 report` before stopping it)",
+                supervise::describe_status(status)
+            ),
+            Some(status) => format!(
+                "{}, but its exit report was not written (FDGUARD_EXIT_REPORT set otherwise, \
+                 or see its stderr)",
+                supervise::describe_status(status)
+            ),
+            None => "it held a socket; its exit report was not written (killed by a signal, \
+                     or FDGUARD_EXIT_REPORT set otherwise; its parent reaped it, so how it ended \
+                     is not known here)"
+                .to_string(),
         };
-        let child = CHILD.load(Ordering::SeqCst);
-        if child <= 0 {
-            PENDING.store(signal, Ordering::SeqCst);
-            return;
-        }
-        // A terminal's ^C / hangup (SI_KERNEL) already went to the whole foreground process
-        // group, the child included: forwarding it would deliver it twice (Python would raise a
-        // second KeyboardInterrupt inside its cleanup). Forward it only if the child left our
-        // process group.
-        // SAFETY: getpgid/getpgrp are plain system calls without memory arguments.
-        let same_group = unsafe { libc::getpgid(child) == libc::getpgrp() };
-        if code == libc::SI_KERNEL && same_group {
-            return;
-        }
-        // SAFETY: kill(2) has no memory arguments; child > 0 so only the child is signalled.
-        unsafe { libc::kill(child, signal) };
+        eprintln!("  pid {} ({}) wrote no report: {why}", p.pid, p.name);
     }
-
-    /// Installs the handler for the forwarded signals (once per run).
-    pub(super) fn install() {
-        for signal in FORWARDED {
-            // SAFETY: an all-zero sigaction is a valid initial value (empty mask, no flags).
-            let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-            action.sa_sigaction = forward as *const () as usize;
-            action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-            // SAFETY: `action` is initialised, its mask is emptied by sigemptyset, and the
-            // handler only performs async-signal-safe operations (see the module comment).
-            unsafe {
-                libc::sigemptyset(&mut action.sa_mask);
-                libc::sigaction(signal, &action, std::ptr::null_mut());
-            }
-        }
+    if silent.len() > LISTED_SILENT {
+        eprintln!(
+            "  … and {} more processes that held a socket wrote no report",
+            silent.len() - LISTED_SILENT
+        );
     }
-
-    /// Records the child (0: none) and delivers a signal that arrived before it existed.
-    pub(super) fn set_child(pid: i32) {
-        CHILD.store(pid, Ordering::SeqCst);
-        let pending = PENDING.swap(0, Ordering::SeqCst);
-        if pid > 0 && pending != 0 {
-            eprintln!(
-                "fdguard: forwarding {} that arrived during start-up",
-                signal_name(pending)
-            );
-            // SAFETY: kill(2) has no memory arguments; pid > 0.
-            unsafe { libc::kill(pid, pending) };
-        }
+    if quiet {
+        return;
+    }
+    let no_socket = tree
+        .procs
+        .values()
+        .filter(|p| p.preloaded && !p.had_thread && !wrote(p.pid))
+        .count();
+    let not_loaded = tree
+        .procs
+        .values()
+        .filter(|p| !p.preloaded && p.status.is_none_or(|s| !libc::WIFSIGNALED(s)))
+        .filter(|p| !p.name.is_empty() && !wrote(p.pid))
+        .count();
+    if no_socket > 0 {
+        eprintln!(
+            "  {no_socket} other process(es) held no socket while fdguard watched (nothing to \
+             report)"
+        );
+    }
+    if not_loaded > 0 {
+        eprintln!(
+            "  {not_loaded} process(es) ran without libfdguard.so (static, setuid, or LD_PRELOAD \
+             removed from their environment)"
+        );
     }
 }
 
@@ -618,7 +855,15 @@ mod tests {
                 dir: Some(dir.clone())
             }
         );
+        assert!(!dir.exists(), "planning creates nothing");
+        let created = create_report_dir(&destination, true).unwrap();
+        assert_eq!(created, [cwd.join("fdguard-reports"), dir.clone()]);
         assert!(dir.is_dir());
+        remove_if_empty(&created);
+        assert!(
+            !cwd.join("fdguard-reports").exists(),
+            "empty: removed again"
+        );
         std::fs::remove_dir_all(cwd).unwrap();
     }
 
@@ -641,6 +886,11 @@ mod tests {
             cwd.join("out/fdguard.%p.%n.txt").display().to_string()
         );
         assert_eq!(dir, Some(cwd.join("out")));
+        // Only the report directory itself is created, never its missing parents.
+        let deep = plan_destination(Some("a/b/c/"), ReportFormat::Text, &cwd, now, 1).unwrap();
+        let error = create_report_dir(&deep, false).unwrap_err();
+        assert!(error.message.contains("does not exist"), "{error}");
+        assert!(!cwd.join("a").exists());
         // A template: used as is, relative to the cwd.
         let Destination::Files { template, dir } =
             plan_destination(Some("r/%e-%p.json"), ReportFormat::Json, &cwd, now, 1).unwrap()

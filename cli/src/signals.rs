@@ -2,37 +2,7 @@
 //! `10`, or `none`. The grammar itself is `fdguard_report::signal`, shared with the library, so
 //! the CLI validates `--signal` and reads a target's FDGUARD_SIGNAL with exactly its rules.
 
-pub use fdguard_report::signal::parse_signal;
-
-/// `SIGUSR1`, `SIGRTMIN+2`, or `signal 40`.
-pub fn signal_name(signal: i32) -> String {
-    let named = [
-        (libc::SIGHUP, "SIGHUP"),
-        (libc::SIGINT, "SIGINT"),
-        (libc::SIGQUIT, "SIGQUIT"),
-        (libc::SIGILL, "SIGILL"),
-        (libc::SIGABRT, "SIGABRT"),
-        (libc::SIGBUS, "SIGBUS"),
-        (libc::SIGFPE, "SIGFPE"),
-        (libc::SIGKILL, "SIGKILL"),
-        (libc::SIGUSR1, "SIGUSR1"),
-        (libc::SIGSEGV, "SIGSEGV"),
-        (libc::SIGUSR2, "SIGUSR2"),
-        (libc::SIGPIPE, "SIGPIPE"),
-        (libc::SIGALRM, "SIGALRM"),
-        (libc::SIGTERM, "SIGTERM"),
-        (libc::SIGURG, "SIGURG"),
-        (libc::SIGWINCH, "SIGWINCH"),
-        (libc::SIGPWR, "SIGPWR"),
-    ];
-    if let Some((_, name)) = named.iter().find(|(n, _)| *n == signal) {
-        return (*name).to_string();
-    }
-    if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&signal) {
-        return format!("SIGRTMIN+{}", signal - libc::SIGRTMIN());
-    }
-    format!("signal {signal}")
-}
+pub use fdguard_report::signal::{parse_signal, signal_name};
 
 #[cfg(test)]
 mod tests {

@@ -349,14 +349,12 @@ fn real_binaries_from_the_c_compiler() {
         "{info:?}"
     );
 
-    // `fdguard run` warns, runs the program anyway, and exits with its status. The program
-    // ignores LD_PRELOAD, so a placeholder library file is enough here.
-    let placeholder = dir.join("libfdguard.so");
-    std::fs::write(&placeholder, b"").unwrap();
+    // `fdguard run` warns, runs the program anyway, and exits with its status.
+    let lib = common::library();
     let output = common::run(&[
         "run",
         "--lib",
-        placeholder.to_str().unwrap(),
+        lib.to_str().unwrap(),
         "--report",
         dir.join("reports/").to_str().unwrap(),
         "--",

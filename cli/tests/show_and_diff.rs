@@ -265,3 +265,91 @@ fn every_subcommand_help_has_examples() {
     );
     assert!(!top.contains("__demo-client"), "the demo client is hidden");
 }
+
+#[test]
+fn show_takes_several_files_and_directories() {
+    let dir = common::scratch("show-many");
+    for name in ["grpc_client.json", "exit_report.json"] {
+        std::fs::copy(fixture(name), dir.join(name)).unwrap();
+    }
+    std::fs::write(dir.join("notes.json"), "{\"not\": \"a report\"}").unwrap();
+    // A directory: its reports in name order, the other JSON file skipped with a warning.
+    let output = run(&["show", dir.to_str().unwrap()]);
+    assert_status(&output, 0);
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "{}\n{}",
+            text::render(&load("exit_report.json")),
+            text::render(&load("grpc_client.json"))
+        )
+    );
+    assert!(stderr(&output).contains("skipping"), "{}", stderr(&output));
+    // Several files, as JSON: an array, in the order given; --json and --format json alike.
+    let a = fixture_arg("grpc_client.json");
+    let b = fixture_arg("exit_report.json");
+    let json = run(&["show", &a, &b, "--json"]);
+    assert_status(&json, 0);
+    let reports: Vec<Report> = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        reports.iter().map(|r| r.pid).collect::<Vec<_>>(),
+        [4242, 31337]
+    );
+    assert_eq!(
+        stdout(&json),
+        stdout(&run(&["show", &a, &b, "--format", "json"]))
+    );
+    // One file stays one object.
+    let one: Report = serde_json::from_slice(&run(&["show", &a, "--json"]).stdout).unwrap();
+    assert_eq!(one.pid, 4242);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn show_fail_on_gates_ci_with_status_23() {
+    let report = fixture_arg("grpc_client.json");
+    // peer_closed is there (a leak); shutdown_not_closed is suppressed; nothing is half_open.
+    for (condition, status) in [
+        ("peer_closed", 23),
+        ("leak", 23),
+        ("warning", 23),
+        ("any", 23),
+        ("shutdown_not_closed", 0),
+        ("half_open", 0),
+    ] {
+        let output = run(&["show", &report, "--fail-on", condition]);
+        assert_status(&output, status);
+        assert_eq!(
+            stdout(&output),
+            text::render(&load("grpc_client.json")),
+            "{condition}: the report is printed either way"
+        );
+    }
+    // Filtering first: --kind keeps only duplicate_backend (information), so no leak is left.
+    let output = run(&[
+        "show",
+        &report,
+        "--kind",
+        "duplicate_backend",
+        "--fail-on",
+        "leak",
+    ]);
+    assert_status(&output, 0);
+    assert_status(&run(&["show", &report, "--fail-on", "leaks"]), 2);
+}
+
+#[test]
+fn diff_fail_on_gates_on_findings_that_appeared() {
+    let old = fixture_arg("grpc_client_earlier.json");
+    let new = fixture_arg("grpc_client.json");
+    assert_status(&run(&["diff", &old, &new, "--fail-on", "peer_closed"]), 23);
+    assert_status(&run(&["diff", &old, &new, "--fail-on", "leak"]), 23);
+    assert_status(&run(&["diff", &old, &new, "--fail-on", "half_open"]), 0);
+    // The other way round the finding went away: nothing appeared.
+    assert_status(&run(&["diff", &new, &old, "--fail-on", "any"]), 0);
+    // --json and --format json alike.
+    assert_eq!(
+        stdout(&run(&["diff", &old, &new, "--json"])),
+        stdout(&run(&["diff", &old, &new, "--format", "json"]))
+    );
+}

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{assert_status, compile_c, fdguard, library, scratch, stderr, stdout};
-use fdguard_report::{FindingKind, Report, Role};
+use fdguard_report::{FindingKind, Report, Role, Trigger};
 
 /// Waits for `path` to appear (the holder publishes its pid atomically).
 fn wait_for_file(path: &Path, child: &mut Child) -> String {
@@ -183,13 +183,26 @@ fn report_on_demand_then_run_collects_the_exit_report() {
     assert!(text.contains(&peer), "{text}");
 
     // The answer directories are cleaned up, and no request is left behind.
-    let control = PathBuf::from(format!(
-        "/tmp/fdguard-{}",
-        std::fs::metadata("/proc/self")
-            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-            .unwrap()
-    ));
+    let uid = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap();
+    let control = fdguard_report::request::channel_dir(uid);
     assert!(!control.join(format!("request.{pid}")).exists());
+    let answers_for_us: Vec<_> = std::fs::read_dir(&control)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("answer."))
+        .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
+        .filter(|f| {
+            f.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("report.{pid}."))
+        })
+        .collect();
+    assert!(
+        answers_for_us.is_empty(),
+        "answers left behind: {answers_for_us:?}"
+    );
 
     // SIGTERM to `fdguard run` reaches the program, which exits 5 normally: the exit report
     // is written, collected and summarised, and run exits with the program's status.
@@ -228,62 +241,43 @@ fn report_on_demand_then_run_collects_the_exit_report() {
 }
 
 #[test]
-fn report_refuses_when_the_signal_is_off() {
-    let holder = start_holder("e2e-signal-none", &["--signal", "none"], None);
-    let output = fdguard()
-        .args(["report", &holder.pid.to_string()])
-        .output()
-        .unwrap();
-    assert_status(&output, 1);
-    assert!(
-        stderr(&output).contains("FDGUARD_SIGNAL=none"),
-        "{}",
-        stderr(&output)
-    );
-    terminate(&holder.run);
-    assert_status(&wait_with_deadline(holder.run), 5);
-    std::fs::remove_dir_all(&holder.dir).unwrap();
-}
-
-#[test]
-fn report_never_sends_a_signal_the_target_does_not_catch() {
-    // The holder reset SIGUSR1 to SIG_DFL after fdguard installed its handler (many daemons
-    // reset their signals at start): a SIGUSR1 would kill it (status 138). `fdguard report`
-    // reads SigCgt first, sends nothing and says why; the holder lives on.
-    let holder = start_holder("e2e-dfl", &[], Some("dfl-usr1"));
-    let pid = holder.pid.to_string();
-    let output = fdguard().args(["report", &pid]).output().unwrap();
-    assert_status(&output, 1);
-    let message = stderr(&output);
-    assert!(
-        message.contains("does not catch SIGUSR1") && message.contains("no signal was sent"),
-        "{message}"
-    );
-    terminate(&holder.run);
-    assert_status(&wait_with_deadline(holder.run), 5);
-    std::fs::remove_dir_all(&holder.dir).unwrap();
-}
-
-#[test]
-fn report_never_sends_a_signal_the_library_refused() {
-    // 32 is glibc's own (SIGCANCEL, caught by the C library: SigCgt alone would say "caught"),
-    // 17 is SIGCHLD: the library takes neither, and `fdguard report` sends neither.
-    for signal in ["32", "17"] {
-        let holder = start_holder(
-            &format!("e2e-refused-{signal}"),
-            &["--signal", signal],
-            None,
+fn without_a_usable_signal_the_channel_still_answers_and_signal_mode_says_why_not() {
+    // FDGUARD_SIGNAL=none; a host that reset SIGUSR1 to SIG_DFL after fdguard installed its
+    // handler (a SIGUSR1 would kill it: status 138); signals the library refuses (32 is glibc's
+    // own, caught by the C library, so SigCgt alone would say "caught"; 17 is SIGCHLD); a host
+    // that blocks SIGUSR1. The request channel needs no signal: every one of them answers.
+    // `--signal` sends nothing it should not, and says why.
+    let cases: [(&str, &[&str], Option<&str>, &str); 5] = [
+        ("none", &["--signal", "none"], None, "FDGUARD_SIGNAL=none"),
+        ("dfl", &[], Some("dfl-usr1"), "does not catch SIGUSR1"),
+        ("32", &["--signal", "32"], None, "refuses"),
+        ("17", &["--signal", "17"], None, "refuses"),
+        ("blocked", &[], Some("block-usr1"), ""),
+    ];
+    for (name, extra, mode, refusal) in cases {
+        let holder = start_holder(&format!("e2e-signal-{name}"), extra, mode);
+        let pid = holder.pid.to_string();
+        let output = fdguard().args(["report", &pid, "--json"]).output().unwrap();
+        assert_status(&output, 0);
+        let report: Report = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(
+            (report.pid, report.trigger),
+            (holder.pid, Trigger::Request),
+            "{name}"
         );
         let output = fdguard()
-            .args(["report", &holder.pid.to_string()])
+            .args(["report", &pid, "--signal", "--timeout", "5"])
             .output()
             .unwrap();
-        assert_status(&output, 1);
-        let message = stderr(&output);
-        assert!(
-            message.contains(&format!("FDGUARD_SIGNAL={signal}")) && message.contains("refuses"),
-            "{signal}: {message}"
-        );
+        if refusal.is_empty() {
+            // Blocked: the signal waits in the mask, the channel answers all the same.
+            assert_status(&output, 0);
+        } else {
+            assert_status(&output, 1);
+            let message = stderr(&output);
+            assert!(message.contains(refusal), "{name}: {message}");
+        }
+        // The holder lives on: SIGTERM ends it normally (status 5), never a report signal.
         terminate(&holder.run);
         assert_status(&wait_with_deadline(holder.run), 5);
         std::fs::remove_dir_all(&holder.dir).unwrap();
@@ -291,25 +285,66 @@ fn report_never_sends_a_signal_the_library_refused() {
 }
 
 #[test]
-fn report_times_out_when_the_program_blocks_the_signal() {
-    let holder = start_holder("e2e-blocked", &[], Some("block-usr1"));
+fn signal_mode_answers_with_trigger_signal() {
+    let holder = start_holder("e2e-signal-mode", &[], None);
     let pid = holder.pid.to_string();
-    let started = Instant::now();
     let output = fdguard()
-        .args(["report", &pid, "--timeout", "1"])
+        .args(["report", &pid, "--json", "--signal=SIGUSR1"])
         .output()
         .unwrap();
-    assert_status(&output, 1);
-    assert!(started.elapsed() < Duration::from_secs(5));
-    let message = stderr(&output);
-    assert!(
-        message.contains("did not answer within 1.0s") && message.contains("SIGUSR1"),
-        "{message}"
-    );
-    // The unanswered request was withdrawn, so a later signal cannot write into a removed dir.
-    let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
-    assert!(!Path::new(&format!("/tmp/fdguard-{uid}/request.{pid}")).exists());
+    assert_status(&output, 0);
+    let report: Report = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report.trigger, Trigger::Signal);
     terminate(&holder.run);
     assert_status(&wait_with_deadline(holder.run), 5);
     std::fs::remove_dir_all(&holder.dir).unwrap();
+}
+
+#[test]
+fn a_process_without_sockets_is_named_not_waited_for() {
+    // `sleep` under the shim holds no socket: no fdguard thread, nothing can answer. The CLI
+    // says so at once instead of waiting for --timeout.
+    let dir = scratch("e2e-no-socket");
+    let lib = library();
+    let mut run = fdguard()
+        .args(["run", "--lib", lib.to_str().unwrap(), "--report"])
+        .arg(format!("{}/", dir.join("reports").display()))
+        .args(["--", "sleep", "20"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The sleep process: fdguard run's child, once it has exec'd.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        let children =
+            std::fs::read_to_string(format!("/proc/{}/task/{}/children", run.id(), run.id()))
+                .unwrap_or_default();
+        let found = children.split_whitespace().next().and_then(|p| {
+            let maps = std::fs::read_to_string(format!("/proc/{p}/maps")).ok()?;
+            maps.contains("libfdguard.so").then(|| p.to_string())
+        });
+        if let Some(pid) = found {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "sleep did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let started = Instant::now();
+    let output = fdguard().args(["report", &pid]).output().unwrap();
+    assert_status(&output, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "not the 10 s timeout"
+    );
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("process {pid} holds no socket"))
+            && message.contains("fdguard's thread is not running"),
+        "{message}"
+    );
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let _ = Command::new("kill").args(["-KILL", &pid]).status();
+    std::fs::remove_dir_all(&dir).unwrap();
 }

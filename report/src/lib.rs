@@ -13,6 +13,7 @@ pub mod filter;
 pub mod fleet;
 #[allow(missing_docs)]
 pub mod model;
+pub mod request;
 pub mod signal;
 pub mod stacks;
 pub mod template;

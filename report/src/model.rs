@@ -21,6 +21,12 @@ pub enum Trigger {
     Exit,
     /// An explicit call through the C API.
     Api,
+    /// A request through the report-request channel (`fdguard report PID`, no signal; see
+    /// [`crate::request`]).
+    Request,
+    /// A trigger written by a later fdguard that this reader does not know.
+    #[serde(other)]
+    Unknown,
 }
 
 impl Trigger {
@@ -30,6 +36,8 @@ impl Trigger {
             Trigger::Signal => "signal",
             Trigger::Exit => "exit",
             Trigger::Api => "api",
+            Trigger::Request => "request",
+            Trigger::Unknown => "unknown",
         }
     }
 }
@@ -637,4 +645,9 @@ pub struct Summary {
     /// omitted). Empty in reports written before severities existed.
     #[serde(default)]
     pub by_severity: std::collections::BTreeMap<String, u64>,
+    /// Records dropped at this report because their fd no longer names a socket: it was closed
+    /// by a path fdguard does not interpose (a raw `close` system call, as libuv makes; `fclose`
+    /// of an `fdopen`ed socket inside libc). A count, not a note repeated in every report.
+    #[serde(default)]
+    pub closed_unseen: u64,
 }

@@ -45,6 +45,36 @@ pub fn parse_signal(text: &str) -> Option<Option<i32>> {
     Some(Some(signal))
 }
 
+/// `SIGUSR1`, `SIGRTMIN+2`, or `signal 40`.
+pub fn signal_name(signal: i32) -> String {
+    let named = [
+        (libc::SIGHUP, "SIGHUP"),
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGQUIT, "SIGQUIT"),
+        (libc::SIGILL, "SIGILL"),
+        (libc::SIGABRT, "SIGABRT"),
+        (libc::SIGBUS, "SIGBUS"),
+        (libc::SIGFPE, "SIGFPE"),
+        (libc::SIGKILL, "SIGKILL"),
+        (libc::SIGUSR1, "SIGUSR1"),
+        (libc::SIGSEGV, "SIGSEGV"),
+        (libc::SIGUSR2, "SIGUSR2"),
+        (libc::SIGPIPE, "SIGPIPE"),
+        (libc::SIGALRM, "SIGALRM"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGURG, "SIGURG"),
+        (libc::SIGWINCH, "SIGWINCH"),
+        (libc::SIGPWR, "SIGPWR"),
+    ];
+    if let Some((_, name)) = named.iter().find(|(n, _)| *n == signal) {
+        return (*name).to_string();
+    }
+    if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&signal) {
+        return format!("SIGRTMIN+{}", signal - libc::SIGRTMIN());
+    }
+    format!("signal {signal}")
+}
+
 /// Why fdguard will not take `signal` as its report signal, when it will not; `None` when it
 /// will. The library installs no handler for such a signal (one stderr line says why), and
 /// `fdguard report` never sends it:

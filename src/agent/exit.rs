@@ -66,12 +66,17 @@ pub fn before_exit(status: i32, abrupt: bool) -> i32 {
     // No signal report may start from now on (exit_group would cut it off half written); one
     // in progress is waited for, inside the write below or right here.
     report::stop_signal_reports();
-    let policy = config::get().exit_report;
+    let cfg = config::get();
+    let policy = cfg.exit_report;
+    // A socket of any origin: created here, inherited across fork or exec, received.
+    let held = || crate::track::table::held_a_socket() || crate::track::table::any_live();
     let wanted = match policy {
         config::ExitReport::Never => false,
         config::ExitReport::Always => true,
-        config::ExitReport::Auto => crate::track::table::held_a_socket(),
+        config::ExitReport::Auto | config::ExitReport::Sockets => held(),
     };
+    // FDGUARD_REPORT=none writes nothing; the report is built only to apply FDGUARD_EXITCODE.
+    let wanted = wanted && (cfg.sink != config::Sink::None || cfg.exitcode != 0);
     if !wanted {
         report::wait_until_idle();
         return status;
@@ -79,10 +84,13 @@ pub fn before_exit(status: i32, abrupt: bool) -> i32 {
     let gating = if thread::running() {
         report_on_thread()
     } else {
-        log::line(&[
-            "fdguard: no exit report: the fdguard thread is not running (it could not be \
-             started, or was stopped for unshare/setns and no socket was used since)",
-        ]);
+        // Under `auto` nobody asked for this report and it may well have been clean: quiet.
+        if policy != config::ExitReport::Auto {
+            log::line(&[
+                "fdguard: no exit report: the fdguard thread is not running (it could not be \
+                 started, or was stopped for unshare/setns and no socket was used since)",
+            ]);
+        }
         report::wait_until_idle();
         0
     };
@@ -96,14 +104,20 @@ pub fn before_exit(status: i32, abrupt: bool) -> i32 {
     }
 }
 
-/// Writes the exit report where configured; returns its gating findings (0 if it failed).
+/// Writes the exit report where configured (under `auto` only when it has something to say:
+/// `report::Options::quiet_when_clean`); returns its gating findings (0 if it failed).
 fn write_exit_report() -> usize {
     guard::catch("internal error while writing the exit report", || {
-        super::report_now(
+        let cfg = config::get();
+        super::report_with(
             Trigger::Exit,
             Destination::Configured,
-            config::get().format,
-            true,
+            cfg.format,
+            report::Options {
+                fallback_to_stderr: true,
+                quiet_when_clean: cfg.exit_report == config::ExitReport::Auto,
+                ..report::Options::default()
+            },
         )
         .gating
     })

@@ -6,7 +6,7 @@
 use super::thread;
 use crate::platform::errno::{errno, set_errno};
 use crate::platform::log;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
 
 /// Report signals received and not served yet.
 static PENDING: AtomicU32 = AtomicU32::new(0);
@@ -76,6 +76,38 @@ pub fn install(signal: i32) {
             "); no report on signal, the C API and the exit report still work",
         ]);
     }
+}
+
+/// The note about a replaced handler was written (once per process).
+static TOLD_REPLACED: AtomicBool = AtomicBool::new(false);
+
+/// One note, for the first report after the host replaced fdguard's handler for the report
+/// signal (nginx, Node and many daemons install their own SIGUSR1 handler after fdguard
+/// loaded): the signal no longer reaches fdguard. Checked with `sigaction` at report time.
+pub fn replaced_note() -> Option<String> {
+    let signal = OUR_SIGNAL.load(Ordering::Acquire);
+    if signal == 0 || TOLD_REPLACED.load(Ordering::Relaxed) {
+        return None;
+    }
+    // SAFETY: zeroed sigaction is a valid out-buffer; a NULL new action only reads.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer, NULL act.
+    if unsafe { libc::sigaction(signal, std::ptr::null(), &mut current) } != 0
+        || current.sa_sigaction == on_report_signal as *const () as usize
+        || TOLD_REPLACED.swap(true, Ordering::Relaxed)
+    {
+        return None;
+    }
+    let name = fdguard_report::signal::signal_name(signal);
+    let now = match current.sa_sigaction {
+        libc::SIG_DFL => "reset it to the default action".to_string(),
+        libc::SIG_IGN => "ignores it".to_string(),
+        _ => "installed its own handler for it".to_string(),
+    };
+    Some(format!(
+        "the report signal {name} no longer reaches fdguard: the program {now} after fdguard \
+         loaded; `fdguard report PID` asks through the request channel, which needs no signal"
+    ))
 }
 
 /// Takes the count of report signals received since the last call (0: none).

@@ -4,7 +4,8 @@
 //!
 //! Lifecycle, in one place:
 //! - **Started** when the process holds a tracked socket of any origin — a hook published one
-//!   (socket, socketpair, accept, or connect/listen/shutdown on a tracked socket), sockets were
+//!   (socket, socketpair, accept, recvmsg/recvmmsg receiving one with SCM_RIGHTS, or
+//!   connect/listen/shutdown on a tracked socket), sockets were
 //!   found open at load (inherited across exec: systemd socket activation, inetd), or sockets
 //!   were inherited across fork (the fork child handler, see `fork`) — and at load when an
 //!   exit report is wanted whatever happens (`FDGUARD_EXIT_REPORT=always`). Never from a
@@ -18,15 +19,17 @@
 //!   signals), named `fdguard`.
 //!
 //! The main loop does one thing per turn, in priority order: stop when asked, write the exit
-//! report when asked, answer report signals, then the periodic work in [`tick`] — the one place
-//! where what is due each tick is done.
+//! report when asked, answer report signals, then the periodic work in [`Ticks::tick`] — the
+//! one place where what is due each tick is done: the report-request channel every
+//! [`REQUEST_PERIOD`] (one `lstat`, see `control`), the watcher every `FDGUARD_WATCH_MS`,
+//! label reclaim every second.
 #![allow(unsafe_code)]
 
 use super::{control, exit, signal, watch};
 use crate::annotate::labels;
 use crate::config;
 use crate::platform::guard::{self, Guard};
-use crate::platform::{futex, log, process, real};
+use crate::platform::{futex, log, real};
 use crate::report::Destination;
 use fdguard_report::Trigger;
 use std::ffi::c_void;
@@ -55,6 +58,9 @@ static WAKE: AtomicU32 = AtomicU32::new(0);
 const STACK_BYTES: usize = 1 << 20;
 /// Longest wait between ticks when the watcher is off (label reclaim still runs).
 const TICK_MAX: Duration = Duration::from_secs(1);
+/// How often the report-request channel is looked at, whatever `FDGUARD_WATCH_MS` says: the
+/// longest an `fdguard report` waits before its report starts.
+const REQUEST_PERIOD: Duration = Duration::from_millis(fdguard_report::request::POLL_MS);
 
 /// Wakes the thread (async-signal-safe: an atomic and a futex call).
 pub fn wake() {
@@ -234,7 +240,9 @@ fn main() {
             continue;
         }
         if signal::take_pending() > 0 {
-            guard::catch("internal error while writing a report", on_signal);
+            guard::catch("internal error while writing a report", || {
+                on_signal(&mut ticks.channel)
+            });
             continue;
         }
         let timeout = ticks.tick();
@@ -248,6 +256,9 @@ fn main() {
 struct Ticks {
     last_watch: Instant,
     last_housekeeping: Instant,
+    last_request: Instant,
+    /// Where requests for this process are looked for.
+    channel: control::Channel,
 }
 
 impl Ticks {
@@ -256,11 +267,23 @@ impl Ticks {
         Ticks {
             last_watch: now,
             last_housekeeping: now,
+            // Due at once: a request may be waiting for the thread to start.
+            last_request: now.checked_sub(REQUEST_PERIOD).unwrap_or(now),
+            channel: control::Channel::new(),
         }
     }
 
     /// Does the periodic work that is due; returns how long until the next is.
     fn tick(&mut self) -> Duration {
+        if self.last_request.elapsed() >= REQUEST_PERIOD {
+            if self.channel.poll() {
+                let channel = &mut self.channel;
+                guard::catch("internal error while answering a report request", || {
+                    answer_request(channel)
+                });
+            }
+            self.last_request = Instant::now();
+        }
         let watch_period = match config::get().watch_ms {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
@@ -279,24 +302,41 @@ impl Ticks {
         let until_housekeeping = TICK_MAX.saturating_sub(self.last_housekeeping.elapsed());
         let until_watch =
             watch_period.map_or(TICK_MAX, |p| p.saturating_sub(self.last_watch.elapsed()));
+        let until_request = REQUEST_PERIOD.saturating_sub(self.last_request.elapsed());
         until_housekeeping
             .min(until_watch)
+            .min(until_request)
             .max(Duration::from_millis(1))
     }
 }
 
-/// The report signal arrived: answer an `fdguard report` request if one is waiting, otherwise
-/// write to the configured place.
-fn on_signal() {
+/// A request is in the channel: answer it where it says (no fallback to the host's stderr: the
+/// asker is waiting for the file, not for the host's log).
+fn answer_request(channel: &mut control::Channel) {
     // Reading the request needs a descriptor too (at the fd limit: the reserved one).
     let _room = crate::report::write::Room::open();
-    match control::take_request(process::pid()) {
+    if let Some(request) = channel.take() {
+        super::report_now(
+            Trigger::Request,
+            Destination::Path(&request.path),
+            request.format,
+            false,
+        );
+    }
+}
+
+/// The report signal arrived: answer an `fdguard report --signal` request if one is waiting,
+/// otherwise write to the configured place.
+fn on_signal(channel: &mut control::Channel) {
+    // Reading the request needs a descriptor too (at the fd limit: the reserved one).
+    let _room = crate::report::write::Room::open();
+    match channel.take() {
         Some(request) => {
             super::report_now(
                 Trigger::Signal,
                 Destination::Path(&request.path),
                 request.format,
-                true,
+                false,
             );
         }
         None => {

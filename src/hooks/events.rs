@@ -161,6 +161,44 @@ pub fn shut_down(fd: i32, how: i32) {
     });
 }
 
+/// recvmsg()/recvmmsg() installed `fds` (SCM_RIGHTS). The sockets among them are recorded
+/// with origin `received`, the receiving stack and the kernel's view (family, type, peer,
+/// listening or not); other kinds of fds are not fdguard's business.
+pub fn received(fds: &[i32]) {
+    guard::bookkeeping(|g| {
+        let mut any = false;
+        for &fd in fds {
+            if !kernel::is_socket(fd) {
+                continue;
+            }
+            let peer = kernel::address(fd, Side::Peer).map(|b| PeerAddr::from_bytes(&b));
+            let role = if socket_option(fd, libc::SO_ACCEPTCONN) == 1 {
+                Role::Listener
+            } else if peer.is_some() {
+                Role::Connected
+            } else {
+                Role::Unconnected
+            };
+            let mut record = new_record(
+                g,
+                fd,
+                socket_option(fd, libc::SO_DOMAIN),
+                socket_option(fd, libc::SO_TYPE),
+                role,
+            );
+            record.origin = Origin::Received;
+            record.peer = peer.unwrap_or_default();
+            // A fresh number (the kernel just installed it): replace whatever record a close
+            // we did not see left there.
+            table::retire(fd);
+            any |= table::publish(g, &record);
+        }
+        if any {
+            thread::ensure_running(g);
+        }
+    });
+}
+
 /// `new` now refers to the same open socket as `old` (dup, dup2, dup3, F_DUPFD*). Runs after
 /// the real call: the number `new` stays occupied throughout, so no other socket can be
 /// given it in between.

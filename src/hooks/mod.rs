@@ -16,6 +16,7 @@ mod dup;
 pub mod events;
 mod namespace;
 mod process;
+mod recv;
 mod shutdown;
 mod socket;
 mod thread;

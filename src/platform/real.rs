@@ -32,6 +32,14 @@ const _: unsafe extern "C" fn(c_int, c_int, ...) -> c_int = libc::fcntl;
 const _: unsafe extern "C" fn(c_int) -> ! = libc::_exit;
 const _: unsafe extern "C" fn(c_int) -> c_int = libc::unshare;
 const _: unsafe extern "C" fn(c_int, c_int) -> c_int = libc::setns;
+const _: unsafe extern "C" fn(c_int, *mut libc::msghdr, c_int) -> libc::ssize_t = libc::recvmsg;
+const _: unsafe extern "C" fn(
+    c_int,
+    *mut libc::mmsghdr,
+    c_uint,
+    c_int,
+    *mut libc::timespec,
+) -> c_int = libc::recvmmsg;
 
 type SocketFn = unsafe extern "C" fn(c_int, c_int, c_int) -> c_int;
 type SocketpairFn = unsafe extern "C" fn(c_int, c_int, c_int, *mut c_int) -> c_int;
@@ -45,6 +53,9 @@ type FcntlFn = unsafe extern "C" fn(c_int, c_int, ...) -> c_int;
 type CloseRangeFn = unsafe extern "C" fn(c_uint, c_uint, c_int) -> c_int;
 type ClosefromFn = unsafe extern "C" fn(c_int);
 type ExitFn = unsafe extern "C" fn(c_int) -> !;
+type RecvmsgFn = unsafe extern "C" fn(c_int, *mut libc::msghdr, c_int) -> libc::ssize_t;
+type RecvmmsgFn =
+    unsafe extern "C" fn(c_int, *mut libc::mmsghdr, c_uint, c_int, *mut libc::timespec) -> c_int;
 
 /// One resolved function pointer (0 = not resolved: use the raw syscall).
 struct Real {
@@ -89,6 +100,8 @@ reals! {
     SETNAME = "pthread_setname_np";
     UNSHARE = "unshare";
     SETNS = "setns";
+    RECVMSG = "recvmsg";
+    RECVMMSG = "recvmmsg";
 }
 
 /// Resolves every next-in-chain function with `dlsym(RTLD_NEXT)`. Called once from the
@@ -206,6 +219,36 @@ pub unsafe fn shutdown(fd: c_int, how: c_int) -> c_int {
         Some(f) => unsafe { f(fd, how) },
         // SAFETY: raw syscall with the same arguments and errno contract.
         None => raw_syscall_result(unsafe { libc::syscall(libc::SYS_shutdown, fd, how) }),
+    }
+}
+
+/// # Safety
+/// Same contract as `recvmsg(2)`.
+pub unsafe fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> libc::ssize_t {
+    match load!(RECVMSG, RecvmsgFn) {
+        // SAFETY: forwarded with the caller's arguments.
+        Some(f) => unsafe { f(fd, msg, flags) },
+        // SAFETY: raw syscall with the same arguments and errno contract.
+        None => unsafe { libc::syscall(libc::SYS_recvmsg, fd, msg, flags) as libc::ssize_t },
+    }
+}
+
+/// # Safety
+/// Same contract as `recvmmsg(2)`.
+pub unsafe fn recvmmsg(
+    fd: c_int,
+    msgs: *mut libc::mmsghdr,
+    vlen: c_uint,
+    flags: c_int,
+    timeout: *mut libc::timespec,
+) -> c_int {
+    match load!(RECVMMSG, RecvmmsgFn) {
+        // SAFETY: forwarded with the caller's arguments.
+        Some(f) => unsafe { f(fd, msgs, vlen, flags, timeout) },
+        None => raw_syscall_result(
+            // SAFETY: raw syscall with the same arguments and errno contract.
+            unsafe { libc::syscall(libc::SYS_recvmmsg, fd, msgs, vlen, flags, timeout) },
+        ),
     }
 }
 

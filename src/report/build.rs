@@ -153,7 +153,7 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
         records,
         inodes,
         ghosts,
-    } = snapshot::take();
+    } = snapshot::take_for_report();
     let (program, cmdline) = program_and_cmdline();
 
     let mut symbolizer = Symbolizer::new(&program);
@@ -210,10 +210,8 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
         })
         .collect();
 
+    // Closes fdguard did not see are reconciled quietly: `summary.closed_unseen` counts them.
     let mut notes = Vec::new();
-    if ghosts > 0 {
-        notes.push(format!("{ghosts} record(s) dropped: the fd was closed by a path fdguard cannot see (e.g. fclose inside libc)"));
-    }
     if table::dropped() > 0 {
         notes.push(format!(
             "{} socket(s) could not be tracked (fd number too large or out of memory)",
@@ -233,7 +231,10 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
         ));
     }
     notes.extend(python::notes());
-    let tracked = sockets.len() as u64;
+    let tracked = sockets
+        .iter()
+        .filter(|s| s.origin != Origin::Untracked)
+        .count() as u64;
     let stack_count = records
         .iter()
         .filter(|r| r.stack_id != NO_STACK)
@@ -253,8 +254,9 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
         uptime_s: clock::secs_between(clock::loaded_ns(), now),
         fd_budget: fd_budget(tracked),
         summary: Summary {
-            live_sockets: tracked,
+            live_sockets: sockets.len() as u64,
             stacks: stack_count,
+            closed_unseen: ghosts as u64,
             ..Summary::default()
         },
         sockets,
@@ -390,6 +392,8 @@ fn socket_of(
         RecordOrigin::Preexisting => Origin::Preexisting,
         RecordOrigin::Created if r.creator_pid != pid => Origin::Inherited,
         RecordOrigin::Created => Origin::Created,
+        RecordOrigin::Received => Origin::Received,
+        RecordOrigin::Untracked => Origin::Untracked,
     };
     Socket {
         fd: r.fd,

@@ -116,6 +116,22 @@ pub enum Destination<'a> {
     Fd(i32),
 }
 
+/// What else a report is asked to do besides its trigger, destination and format.
+#[derive(Default)]
+pub struct Options {
+    /// A failed write goes to stderr instead (with one line saying why). False for the C API's
+    /// explicit path or fd (the caller gets an error code) and for request answers.
+    pub fallback_to_stderr: bool,
+    /// LeakSanitizer's rule for the exit report under `FDGUARD_EXIT_REPORT=auto`: build it,
+    /// and write it only when it has a finding of severity warning or above
+    /// ([`detect::noteworthy`]).
+    pub quiet_when_clean: bool,
+    /// Notes the agent adds (e.g. the report signal was taken over by the host).
+    pub notes: Vec<String>,
+    /// The watcher's samples, for the trend detectors (`growth`, `reconnect_churn`).
+    pub samples: detect::Samples,
+}
+
 /// What writing one report did.
 pub struct Written {
     /// Findings in the report that gate the exit code ([`detect::gating`]), also when the
@@ -128,21 +144,19 @@ pub struct Written {
     pub states: Vec<StateSeen>,
 }
 
-/// Builds and writes one report (`samples`: the watcher's, for the trend detectors). With `fallback_to_stderr` false a failed write is only
-/// returned, not redirected to stderr (the C API's explicit path or fd: the caller gets an
-/// error code).
+/// Builds and writes one report (see [`Options`]).
 pub fn write_with(
     trigger: Trigger,
     destination: Destination<'_>,
     format: Format,
-    fallback_to_stderr: bool,
-    samples: detect::Samples,
+    options: Options,
 ) -> Written {
+    let fallback_to_stderr = options.fallback_to_stderr;
     let _busy = Busy::acquire();
     // Pairs with the fence in `wait_until_idle`: either the exiting thread sees us busy and
     // waits, or we see EXITING here.
     std::sync::atomic::fence(Ordering::SeqCst);
-    if trigger == Trigger::Signal && EXITING.load(Ordering::SeqCst) {
+    if matches!(trigger, Trigger::Signal | Trigger::Request) && EXITING.load(Ordering::SeqCst) {
         return Written {
             gating: 0,
             result: Ok(()),
@@ -156,22 +170,49 @@ pub fn write_with(
         PROGRESS.fetch_add(1, Ordering::Relaxed);
     };
     progress();
-    let build::Built { report, states } = build::build(trigger, samples, &progress);
+    let build::Built { mut report, states } = build::build(trigger, options.samples, &progress);
+    report.notes.extend(options.notes);
     progress();
     let gating = detect::gating(&report);
+    if options.quiet_when_clean && detect::noteworthy(&report) == 0 {
+        return Written {
+            gating,
+            result: Ok(()),
+            states,
+        };
+    }
     let bytes = render(&report, format);
     progress();
     let configured = matches!(destination, Destination::Configured);
+    // The report went to the runtime directory instead of the configured file.
+    let mut elsewhere = false;
+    let fallback_name = || {
+        format!(
+            "fdguard.{}.{}.{}",
+            report.pid,
+            report.seq,
+            match format {
+                Format::Text => "txt",
+                Format::Json => "json",
+            }
+        )
+    };
     let result = match destination {
         Destination::Fd(fd) => write::write_all_fd(fd, &bytes, &progress)
             .map_err(|e| std::io::Error::from_raw_os_error(e).to_string()),
         Destination::Path(path) => write::write_file(path, &bytes, &progress),
         Destination::Configured => match &config::get().sink {
             Sink::Stderr => {
-                write::write_stderr(&bytes, &progress);
+                if !write::write_stderr(&bytes, &progress) {
+                    // fd 2 is closed or no longer the stderr fdguard saw at load (a daemon
+                    // redirected it to its own log or to /dev/null): never write into it,
+                    // never lose the report either.
+                    write::write_to_runtime_dir(&fallback_name(), &bytes, &progress);
+                }
                 Ok(())
             }
             Sink::Device(path) => write::write_device(path, &bytes, &progress),
+            Sink::None => Ok(()),
             Sink::File(template) => {
                 let exe = report.program.rsplit('/').next().unwrap_or("").to_string();
                 let path = config::expand_path(
@@ -181,12 +222,42 @@ pub fn write_with(
                     &exe,
                     report.time_unix_ms / 1000,
                 );
-                write::write_file(&path, &bytes, &progress)
+                match write::write_file(&path, &bytes, &progress) {
+                    Ok(()) => Ok(()),
+                    // The directory is not ours to write (a worker that dropped privileges,
+                    // a missing, read-only or full file system): the per-user runtime
+                    // directory, where `fdguard run` collects it. The caller still learns that
+                    // it did not go where configured (the C API returns an error), but it is
+                    // not written to stderr as well.
+                    Err(why) => {
+                        let name = std::path::Path::new(&path)
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_else(fallback_name);
+                        match write::write_to_runtime_dir(&name, &bytes, &progress) {
+                            Some(written) => {
+                                if write::first_fallback_message() {
+                                    log::line(&[
+                                        "fdguard: FDGUARD_REPORT: ",
+                                        &why,
+                                        "; reports go to ",
+                                        &written,
+                                        " (the per-user runtime directory) instead",
+                                    ]);
+                                }
+                                elsewhere = true;
+                                Err(format!("{why}; written to {written} instead"))
+                            }
+                            None => Err(why),
+                        }
+                    }
+                }
             }
         },
     };
     let result = match result {
         Ok(()) => Ok(()),
+        Err(why) if elsewhere => Err(why),
         Err(why) if fallback_to_stderr => {
             // A bad FDGUARD_REPORT is reported once (at load or at the first failure), not
             // once per report.

@@ -25,7 +25,8 @@ pub fn disable_dwarf() {
 /// Resolves addresses, caching per report.
 pub struct Symbolizer {
     cache: HashMap<usize, Vec<Frame>>,
-    /// The executable's path: dladdr names the main program "".
+    /// The executable's path (`/proc/self/exe`), the module name of the main program's frames
+    /// (see [`dladdr`]).
     exe: String,
     startup: StartupFrames,
 }
@@ -36,12 +37,46 @@ struct ModuleInfo {
     symbol: Option<(String, usize)>,
 }
 
+/// The public head of glibc's `struct link_map` (`<link.h>`): what `dladdr1` with
+/// `RTLD_DL_LINKMAP` points to.
+#[repr(C)]
+struct LinkMapHead {
+    l_addr: usize,
+    l_name: *const libc::c_char,
+}
+
+/// `dladdr1`'s flag for the module's link map (`<dlfcn.h>`).
+const RTLD_DL_LINKMAP: libc::c_int = 2;
+
+/// The module (path, base) and nearest exported symbol of `ip`. The main program gets an
+/// empty path: its link map's name is "" and glibc's dladdr then answers `argv[0]` — the
+/// string nginx, sshd, PostgreSQL and redis overwrite with their process title, which would
+/// name frames `nginx: worker process+0x…`. The caller names it from `/proc/self/exe`.
 fn dladdr(ip: usize) -> Option<ModuleInfo> {
     // SAFETY: zeroed Dl_info is a valid out-buffer.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: dladdr accepts any address value and writes `info` on success.
-    if unsafe { libc::dladdr(ip as *const libc::c_void, &mut info) } == 0 {
+    let mut map: *mut libc::c_void = std::ptr::null_mut();
+    // SAFETY: dladdr1 accepts any address value and writes `info` and `map` on success.
+    if unsafe {
+        libc::dladdr1(
+            ip as *const libc::c_void,
+            &mut info,
+            &mut map,
+            RTLD_DL_LINKMAP,
+        )
+    } == 0
+    {
         return None;
+    }
+    // SAFETY: on success `map` is the module's link map, whose head is LinkMapHead and whose
+    // name is a NUL-terminated string that lives as long as the module.
+    let main_program = !map.is_null()
+        && unsafe {
+            let name = (*map.cast::<LinkMapHead>()).l_name;
+            name.is_null() || *name == 0
+        };
+    if main_program {
+        info.dli_fname = std::ptr::null();
     }
     let text = |p: *const libc::c_char| {
         // SAFETY: dladdr's strings are NUL-terminated and live as long as the module.

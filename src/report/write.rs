@@ -385,6 +385,35 @@ pub fn after_fork_in_child() {
     RELEASED.store(false, Ordering::Release);
 }
 
+/// The per-user runtime directory (`fdguard_report::request::channel_dir` of our effective
+/// uid), created mode 0700 if missing and used only if it is ours: a real directory owned by
+/// our euid or root and writable by nobody else. Created only when a report has nowhere else
+/// to go.
+fn runtime_dir() -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    let dir = fdguard_report::request::channel_dir(euid);
+    // Never more than the last component: /run/user/<uid> (ours, checked) or /tmp exist.
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    fdguard_report::request::directory_trusted(
+        meta.file_type().is_dir(),
+        meta.uid(),
+        meta.mode(),
+        euid,
+    )
+    .then_some(dir)
+}
+
+/// Writes a report that could not go where configured into the per-user runtime directory
+/// (`name` inside it, created as [`write_file`] creates every report). Returns the path written.
+pub fn write_to_runtime_dir(name: &str, bytes: &[u8], progress: &dyn Fn()) -> Option<String> {
+    let dir = runtime_dir()?;
+    let path = dir.join(name).to_string_lossy().into_owned();
+    write_file(&path, bytes, progress).ok().map(|()| path)
+}
+
 /// Writes `bytes` to stderr if it is still the stderr fdguard saw at load (see `log`),
 /// waiting for a non-blocking one as [`write_all_fd`] does.
 pub fn write_stderr(bytes: &[u8], progress: &dyn Fn()) -> bool {

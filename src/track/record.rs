@@ -50,14 +50,20 @@ pub enum Origin {
     #[default]
     Created = 0,
     Preexisting = 1,
+    /// Received from another process (SCM_RIGHTS, `hooks::recv`).
+    Received = 2,
+    /// Found open at report time with no record (a raw `socket` system call): only ever in a
+    /// report's snapshot, never stored in the table.
+    Untracked = 3,
 }
 
 impl Origin {
     pub fn from_u32(v: u32) -> Origin {
-        if v == 1 {
-            Origin::Preexisting
-        } else {
-            Origin::Created
+        match v {
+            1 => Origin::Preexisting,
+            2 => Origin::Received,
+            3 => Origin::Untracked,
+            _ => Origin::Created,
         }
     }
 }

@@ -148,6 +148,8 @@ fn hash(s: &str) -> u64 {
 /// What a finished run left behind.
 #[derive(Debug)]
 pub struct Outcome {
+    /// The process's pid.
+    pub pid: u32,
     pub status: std::process::ExitStatus,
     pub stdout: String,
     pub stderr: String,
@@ -228,8 +230,12 @@ impl Run {
                 cmd.env_remove(k);
             }
         }
+        // Every process that held a socket writes its exit report, findings or not, as under
+        // `fdguard run`: the tests check what reports say. Tests of the library's own default
+        // (quiet when clean, tests/quiet_when_clean.rs) set FDGUARD_EXIT_REPORT=auto.
         cmd.env("FDGUARD_FORMAT", "json")
-            .env("FDGUARD_REPORT", report_dir.join("r-%p-%n.json"));
+            .env("FDGUARD_REPORT", report_dir.join("r-%p-%n.json"))
+            .env("FDGUARD_EXIT_REPORT", "sockets");
         Run {
             cmd,
             shim: true,
@@ -303,6 +309,7 @@ impl Run {
             self.cmd.env("LD_PRELOAD", lib_path());
         }
         let mut child = self.cmd.spawn().expect("spawn test program");
+        let pid = child.id();
         if let Some(bytes) = self.stdin.take() {
             use std::io::Write;
             let mut stdin = child.stdin.take().unwrap();
@@ -329,6 +336,7 @@ impl Run {
         let stderr = err_t.join().unwrap();
         let reports = read_reports(&self.report_dir);
         Outcome {
+            pid,
             status,
             stdout,
             stderr,
@@ -337,6 +345,30 @@ impl Run {
             timed_out,
         }
     }
+}
+
+/// The per-user runtime directory of this (test) user: where the library writes a report it
+/// could not write where configured, and looks for `fdguard report` requests.
+pub fn runtime_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    fdguard_report::request::channel_dir(unsafe { libc::geteuid() })
+}
+
+/// Removes (and returns) the files in the runtime directory whose name starts with `prefix`.
+pub fn take_runtime_files(prefix: &str) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = std::fs::read_dir(runtime_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .map(|e| {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let _ = std::fs::remove_file(e.path());
+            (e.file_name().to_string_lossy().into_owned(), text)
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 /// Parses every `*.json` report in `dir`, ordered by (pid, seq).

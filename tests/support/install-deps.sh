@@ -89,6 +89,27 @@ have go "$(go version 2>/dev/null)" "apt-get install golang-go"
 have chromium "$(chromium --version 2>/dev/null | tail -n1)" "apt-get install chromium"
 have ss "$(ss -V 2>&1 | head -n1)" "apt-get install iproute2"
 
+# ---------------------------------------------------------------- report channel (issue 11)
+# Real servers asked for reports through the request channel, and what they do to reports:
+# nginx (master + workers as nobody, SIGUSR1 = reopen logs), nodejs (SIGUSR1 = inspector,
+# libuv's raw closes), postgresql-15 (a fork-per-connection backend, title over argv[0]),
+# redis-server (--daemonize yes), curl (three clean runs say nothing), util-linux (setpriv:
+# the cluster runs as postgres).
+apt_install nginx nodejs postgresql-15 redis-server curl util-linux
+have nginx "$(nginx -v 2>&1 | head -n1)" "apt-get install nginx"
+have node "$(node --version 2>/dev/null)" "apt-get install nodejs"
+have redis-server "$(redis-server --version 2>/dev/null | head -n1)" "apt-get install redis-server"
+have curl "$(curl --version 2>/dev/null | head -n1)" "apt-get install curl"
+have setpriv "$(setpriv --version 2>/dev/null | head -n1)" "apt-get install util-linux"
+if [ -x /usr/lib/postgresql/15/bin/postgres ] && [ -x /usr/lib/postgresql/15/bin/initdb ]; then
+    log "dep postgresql 15: $(/usr/lib/postgresql/15/bin/postgres --version 2>/dev/null)"
+else
+    fail "dep postgresql 15: MISSING (apt-get install postgresql-15)"
+fi
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+    fail "dep postgres user: MISSING (the postgresql-common package creates it)"
+fi
+
 # ---------------------------------------------------------------- python
 # python3 may be a pyenv shim/wrapper; resolve the real interpreter once.
 find_python() {

@@ -155,3 +155,23 @@ pub fn library() -> PathBuf {
 /// Programs that `inspect`, `watch` and `html` tests look at, and the loopback servers they talk
 /// to (issue 13).
 pub mod subjects;
+
+/// Waits for `child` to finish (collecting its output), at most `limit`; kills it and fails
+/// the test when it does not.
+pub fn wait_bounded(child: std::process::Child, limit: std::time::Duration) -> Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(limit) {
+        Ok(output) => output.expect("wait for the child"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("process {pid} did not finish within {limit:?}");
+        }
+    }
+}
+
+/// Real servers for the report-channel tests (issue 11).
+pub mod servers;

@@ -180,5 +180,16 @@ pub fn gating(report: &Report) -> usize {
         .count()
 }
 
+/// How many unsuppressed findings are worth a report nobody asked for: severity `leak` or
+/// `warning`. An exit report under `FDGUARD_EXIT_REPORT=auto` is written only when there is one
+/// (LeakSanitizer's rule: a clean process says nothing).
+pub fn noteworthy(report: &Report) -> usize {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.suppressed_by.is_none() && f.severity() <= Severity::Warning)
+        .count()
+}
+
 #[cfg(test)]
 mod tests;
