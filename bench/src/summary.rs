@@ -373,13 +373,13 @@ pub fn render(ctx: &Context, sizes: &Sizes, rounds: usize, samples: &Samples) ->
         both(opt(d.capture_threads_ns, 0), base(|x| x.capture_threads_ns, 0)),
     ));
     out.push_str(&format!(
-        "report with {} live sockets, ms (target < 1000): text {}, JSON {}\n",
+        "report with {} live sockets, ms (target < 150): text {}, JSON {}\n",
         opt(d.live_sockets, 0),
         both(opt(d.report_text_ms, 1), base(|x| x.report_text_ms, 1)),
         both(opt(d.report_json_ms, 1), base(|x| x.report_json_ms, 1)),
     ));
     out.push_str(&format!(
-        "exit with them open, ms: without {}, fdguard {} (exit report to a file), valgrind {} (its fd list)\n",
+        "exit with them open, ms (target: fdguard <= valgrind): without {}, fdguard {} (exit report to a file), valgrind {} (its fd list)\n",
         opt(d.exit_without_ms, 1),
         both(opt(d.exit_fdguard_ms, 1), base(|x| x.exit_fdguard_ms, 1)),
         opt(d.exit_valgrind_ms, 1),

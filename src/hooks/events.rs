@@ -279,7 +279,7 @@ pub fn scan_preexisting(guard: &Guard) -> usize {
     let mut found = 0;
     for fd in procfs::open_fds()
         .into_iter()
-        .filter(|f| f.socket)
+        .filter(|f| f.is_socket())
         .map(|f| f.fd)
     {
         let peer = kernel::address(fd, Side::Peer).map(|b| PeerAddr::from_bytes(&b));

@@ -13,7 +13,8 @@ use super::symbolize::Symbolizer;
 use crate::annotate::{checkpoints, labels};
 use crate::config;
 use crate::platform::kernel::{self, Side, TcpSample};
-use crate::platform::{clock, process, procfs};
+use crate::platform::procfs::OpenFd;
+use crate::platform::{clock, process};
 use crate::track::record::{NO_STACK, Origin as RecordOrigin, Role, SocketRecord, TcpSeen};
 use crate::track::sockaddr::{self, PeerAddr};
 use crate::track::{capture, history, python, table};
@@ -108,7 +109,8 @@ fn activity(fd: i32, tcp: &TcpSample, age_s: f64, detail: Detail) -> TcpActivity
         Detail::Full => {
             activity.keepalive = kernel::keepalive(fd);
             if tcp.state != TcpState::Listen {
-                (activity.recv_queue, activity.send_queue) = kernel::queues(fd);
+                activity.recv_queue = kernel::recv_queue(fd);
+                activity.send_queue = tcp.send_queue.or_else(|| kernel::send_queue(fd));
             }
         }
         Detail::Detectors { idle_s } => {
@@ -153,6 +155,7 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
         records,
         inodes,
         ghosts,
+        open_fds,
     } = snapshot::take_for_report();
     let (program, cmdline) = program_and_cmdline();
 
@@ -252,7 +255,7 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
         seq: super::next_seq(),
         time_unix_ms: clock::unix_ms(),
         uptime_s: clock::secs_between(clock::loaded_ns(), now),
-        fd_budget: fd_budget(tracked),
+        fd_budget: fd_budget(&open_fds, tracked),
         summary: Summary {
             live_sockets: sockets.len() as u64,
             stacks: stack_count,
@@ -435,9 +438,8 @@ fn socket_of(
 /// How close the process is to its fd limit, as the kernel sees it. fdguard's reserved
 /// descriptor, released while a report runs (report::write::Room), is one of the process's
 /// fds all the same and is counted.
-fn fd_budget(tracked: u64) -> FdBudget {
-    let fds = procfs::open_fds();
-    let sockets = fds.iter().filter(|f| f.socket).count() as u64;
+fn fd_budget(fds: &[OpenFd], tracked: u64) -> FdBudget {
+    let sockets = fds.iter().filter(|f| f.is_socket()).count() as u64;
     let (limit_soft, limit_hard) = kernel::nofile_limit();
     FdBudget {
         open_fds: fds.len() as u64 + super::write::released_reservation(),
@@ -515,6 +517,7 @@ mod tests {
             retransmits: 0,
             backoff: 0,
             probes: 0,
+            send_queue: None,
         }
     }
 

@@ -1,8 +1,9 @@
 //! The first stage of a report: a consistent copy of the live table, reconciled with what the
 //! kernel says is still open. Reads the table, never writes it.
 
+use crate::platform::clock;
 use crate::platform::kernel::{self, Side, socket_option};
-use crate::platform::{clock, procfs};
+use crate::platform::procfs::{self, OpenFd};
 use crate::track::record::{NO_STACK, Origin, Role, SocketRecord};
 use crate::track::sockaddr::PeerAddr;
 use crate::track::table;
@@ -18,17 +19,16 @@ pub struct Snapshot {
     /// Records dropped because their fd no longer names a socket: it was closed behind our back
     /// (glibc's fclose, a raw syscall) and perhaps reused for a file.
     pub ghosts: usize,
+    /// Every fd open in the process when the snapshot was taken (a report's `fd_budget`); empty
+    /// for [`take`], which does not list them.
+    pub open_fds: Vec<OpenFd>,
 }
 
-/// Takes a snapshot of the live table.
+/// Takes a snapshot of the live table (one `statx` per record: the C API's counts and the
+/// metrics writer).
 pub fn take() -> Snapshot {
-    take_with(|_| {})
-}
-
-fn take_with(mut known: impl FnMut(i32)) -> Snapshot {
     let mut records = Vec::new();
     table::for_each_live(|r| {
-        known(r.fd);
         if !r.ignored {
             records.push(r);
         }
@@ -42,57 +42,78 @@ fn take_with(mut known: impl FnMut(i32)) -> Snapshot {
         }
         None => false,
     });
-    let ghosts = before - records.len();
     Snapshot {
+        ghosts: before - records.len(),
         records,
         inodes,
-        ghosts,
+        open_fds: Vec::new(),
     }
 }
 
-/// A report's snapshot: the live table, plus every socket open in the process that the table
-/// does not know (made by a raw `socket` system call, or before a gap in tracking), as records
-/// of origin `Untracked`: family, type, role and peer from the kernel, no stack, created "now"
-/// (their age is unknown). Sockets the program untracked through the C API stay out. Each
-/// untracked socket's id is derived from its inode, so fds sharing one socket stay together;
-/// never an id the table hands out, so nothing the report learns about them reaches the table.
+/// A report's snapshot: the live table, reconciled with one listing of the process's open fds
+/// ([`procfs::open_fds`], which tells sockets and their inodes), plus every socket open in the
+/// process that the table does not know (made by a raw `socket` system call, or before a gap
+/// in tracking), as records of origin `Untracked`: family, type, role and peer from the
+/// kernel, no stack, created "now" (their age is unknown). Sockets the program untracked
+/// through the C API stay out. Each untracked socket's id is derived from its inode, so fds
+/// sharing one socket stay together; never an id the table hands out, so nothing the report
+/// learns about them reaches the table.
 pub fn take_for_report() -> Snapshot {
-    let mut known = BTreeSet::new();
-    let mut snapshot = take_with(|fd| {
-        known.insert(fd);
+    let mut tracked = Vec::new();
+    // Every fd the table knows, ignored ones too, in ascending order (the table's order).
+    let mut known = Vec::new();
+    table::for_each_live(|r| {
+        known.push(r.fd);
+        if !r.ignored {
+            tracked.push(r);
+        }
     });
+    known.sort_unstable();
+    let open_fds = procfs::open_fds();
+    let inode_of = |fd: i32| {
+        open_fds
+            .binary_search_by_key(&fd, |o| o.fd)
+            .ok()
+            .and_then(|i| open_fds[i].socket_inode)
+    };
     let now = clock::now_ns();
     let pid = crate::platform::process::pid();
+    let mut pairs: Vec<(SocketRecord, u64)> = Vec::with_capacity(tracked.len());
+    let mut ghosts = 0;
+    for r in tracked {
+        match inode_of(r.fd) {
+            Some(inode) => pairs.push((r, inode)),
+            None => ghosts += 1,
+        }
+    }
     let mut untracked = false;
-    for fd in procfs::open_fds()
-        .into_iter()
-        .filter(|f| f.socket && !known.contains(&f.fd))
-        .map(|f| f.fd)
+    for o in open_fds
+        .iter()
+        .filter(|o| known.binary_search(&o.fd).is_err())
     {
-        if let Some((record, inode)) = untracked_record(fd, now, pid) {
-            snapshot.records.push(record);
-            snapshot.inodes.push(inode);
+        if let Some(inode) = o.socket_inode {
+            pairs.push((untracked_record(o.fd, inode, now, pid), inode));
             untracked = true;
         }
     }
     if untracked {
-        // Back into fd order, each record with its own inode.
-        let mut pairs: Vec<(SocketRecord, u64)> = std::mem::take(&mut snapshot.records)
-            .into_iter()
-            .zip(std::mem::take(&mut snapshot.inodes))
-            .collect();
+        // Back into fd order.
         pairs.sort_by_key(|(r, _)| r.fd);
-        (snapshot.records, snapshot.inodes) = pairs.into_iter().unzip();
     }
-    snapshot
+    let (records, inodes) = pairs.into_iter().unzip();
+    Snapshot {
+        records,
+        inodes,
+        ghosts,
+        open_fds,
+    }
 }
 
 /// Socket ids of untracked sockets: this bit and the inode (the table's ids are small).
 const UNTRACKED_ID: u64 = 1 << 63;
 
-/// The record of an untracked socket, and its inode.
-fn untracked_record(fd: i32, now: u64, pid: i32) -> Option<(SocketRecord, u64)> {
-    let inode = kernel::socket_inode(fd)?;
+/// The record of an untracked socket.
+fn untracked_record(fd: i32, inode: u64, now: u64, pid: i32) -> SocketRecord {
     let peer = kernel::address(fd, Side::Peer).map(|b| PeerAddr::from_bytes(&b));
     let role = if socket_option(fd, libc::SO_ACCEPTCONN) == 1 {
         Role::Listener
@@ -101,7 +122,7 @@ fn untracked_record(fd: i32, now: u64, pid: i32) -> Option<(SocketRecord, u64)> 
     } else {
         Role::Unconnected
     };
-    let record = SocketRecord {
+    SocketRecord {
         fd,
         socket_id: UNTRACKED_ID | inode,
         created_ns: now,
@@ -114,8 +135,7 @@ fn untracked_record(fd: i32, now: u64, pid: i32) -> Option<(SocketRecord, u64)> 
         dup_of: -1,
         peer: peer.unwrap_or_default(),
         ..SocketRecord::default()
-    };
-    Some((record, inode))
+    }
 }
 
 /// The socket was created by this process at or after monotonic time `since_ns` (a
