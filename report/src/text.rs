@@ -40,8 +40,9 @@ pub const FDS_SHOWN: usize = 20;
 /// How much of a report the text shows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Options {
-    /// No stack frames: each group of sockets names its creating stack on its header line, by
-    /// id and its first frames (`3 sockets created from stack 0 (tcp_connect <- main):`).
+    /// No stack frames: a group of sockets names its creating stack on its header line, by id
+    /// and, the first time the stack appears, its first frames (`3 sockets created from stack 0
+    /// (tcp_connect <- main):`).
     pub brief: bool,
 }
 
@@ -903,8 +904,9 @@ enum Frames {
     Full,
     /// Printed before, under the finding kind (or section) named.
     Above(&'static str),
-    /// No frames at all (`--brief`): named on the group's header line.
-    Brief,
+    /// No frames at all (`--brief`): the stack's first frames named on the group's header
+    /// line the first time, its id alone after that.
+    Brief { first: bool },
 }
 
 /// Prints each stack's frames once per report: the first group created from a stack shows them,
@@ -925,18 +927,19 @@ impl<'a> StackPrinter<'a> {
 
     /// How a group created from `identity`, printed under `place`, shows its stack.
     fn frames(&mut self, identity: StackIdentity<'a>, place: &'static str) -> Frames {
-        if self.brief {
-            return Frames::Brief;
-        }
-        match self
+        let printed = self
             .printed
             .iter()
-            .find(|(printed, _)| *printed == identity)
-        {
+            .find(|(printed, _)| *printed == identity);
+        match printed {
+            Some(_) if self.brief => Frames::Brief { first: false },
             Some(&(_, first)) => Frames::Above(first),
             None => {
                 self.printed.push((identity, place));
-                Frames::Full
+                match self.brief {
+                    true => Frames::Brief { first: true },
+                    false => Frames::Full,
+                }
             }
         }
     }
@@ -965,8 +968,11 @@ fn write_group(
             out,
             "{indent}{what} created from stack {id} (frames above, under {place}):"
         ),
-        (StackIdentity::Id(id), Frames::Brief) => {
+        (StackIdentity::Id(id), Frames::Brief { first: true }) => {
             writeln!(out, "{indent}{what} created from stack {id} ({}):", short())
+        }
+        (StackIdentity::Id(id), Frames::Brief { first: false }) => {
+            writeln!(out, "{indent}{what} created from stack {id}:")
         }
         (StackIdentity::Frames(_), Frames::Full) => writeln!(out, "{indent}{what} created from:"),
         (StackIdentity::Frames(_), Frames::Above(place)) => writeln!(
@@ -974,7 +980,7 @@ fn write_group(
             "{indent}{what} created from the stack above, under {place} ({}):",
             short()
         ),
-        (StackIdentity::Frames(_), Frames::Brief) => {
+        (StackIdentity::Frames(_), Frames::Brief { .. }) => {
             writeln!(out, "{indent}{what} created from {}:", short())
         }
         (StackIdentity::None(Origin::Preexisting), _) => {
@@ -1299,6 +1305,36 @@ mod tests {
         report.summary.by_severity.insert("leak".to_string(), 1);
         report.summary.by_severity.insert("warning".to_string(), 1);
         assert!(summary_line(&report).ends_with("; 1 leak, 1 warning, 2 info"));
+    }
+
+    #[test]
+    fn long_fd_lists_in_messages_are_cut() {
+        let fds: Vec<String> = (100..130).map(|fd| fd.to_string()).collect();
+        let message = format!(
+            "30 connections to a:1 (fds {}), ages 1s: fd 7 dead while fd {} are alive; \
+             likely leak: fd 7",
+            fds.join(", "),
+            fds[1..].join(", ")
+        );
+        let first: Vec<String> = (100..120).map(|fd| fd.to_string()).collect();
+        let next: Vec<String> = (101..121).map(|fd| fd.to_string()).collect();
+        assert_eq!(
+            shorten_fd_lists(&message),
+            format!(
+                "30 connections to a:1 (fds {} and 10 more), ages 1s: fd 7 dead while fd {} \
+                 and 9 more are alive; likely leak: fd 7",
+                first.join(", "),
+                next.join(", ")
+            )
+        );
+        let short = format!("fds {}; hold 5, 6, 7", fds[..FDS_SHOWN].join(", "));
+        assert!(matches!(
+            shorten_fd_lists(&short),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        // Other words ending in "fd", other numbers and non-ASCII text are left alone.
+        let other = format!("ünïcode selfd {} é", fds.join(", "));
+        assert_eq!(shorten_fd_lists(&other), other);
     }
 
     #[test]
