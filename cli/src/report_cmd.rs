@@ -68,17 +68,20 @@ pub fn report(options: &ReportOptions) -> Result<i32> {
         }
     }
     // The library writes full text; the brief view is rendered here from its JSON.
-    let asked = match options.brief {
-        true => ReportFormat::Json,
-        false => options.format,
+    let asked = if options.brief {
+        ReportFormat::Json
+    } else {
+        options.format
     };
     let answers = request_reports(&targets, asked, options.timeout, options.delivery);
     let mut reports: Vec<(usize, Vec<u8>)> = Vec::new();
     for ((i, answer), target) in order.into_iter().zip(answers).zip(&targets) {
-        match answer.and_then(|bytes| match options.brief {
-            true => brief(&bytes, target.pid),
-            false => Ok(bytes),
-        }) {
+        let answer = if options.brief {
+            answer.and_then(|bytes| brief(&bytes, target.pid))
+        } else {
+            answer
+        };
+        match answer {
             Ok(bytes) => reports.push((i, bytes)),
             Err(e) => failures.push((i, e)),
         }

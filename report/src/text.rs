@@ -936,9 +936,10 @@ impl<'a> StackPrinter<'a> {
             Some(&(_, first)) => Frames::Above(first),
             None => {
                 self.printed.push((identity, place));
-                match self.brief {
-                    true => Frames::Brief { first: true },
-                    false => Frames::Full,
+                if self.brief {
+                    Frames::Brief { first: true }
+                } else {
+                    Frames::Full
                 }
             }
         }
@@ -956,9 +957,12 @@ fn write_group(
     let n = group.sockets.len() as u64;
     let what = format!("{n} socket{}", plural(n));
     let stack = &group.sockets[0].stack;
-    let short = || match stack.is_empty() {
-        true => "no frames recorded".to_string(),
-        false => short_description(stack, SHORT_STACK_FRAMES),
+    let short = || {
+        if stack.is_empty() {
+            "no frames recorded".to_string()
+        } else {
+            short_description(stack, SHORT_STACK_FRAMES)
+        }
     };
     let _ = match (group.identity, &frames) {
         (StackIdentity::Id(id), Frames::Full) => {
