@@ -32,9 +32,9 @@ const SHORT_STACK_FRAMES: usize = 3;
 /// a creating stack under LIVE SOCKETS); the rest of the group is named by fd on one line
 /// (`… and 8990 more from this stack: fd …`). The JSON lists every socket.
 pub const SOCKET_LINES_SHOWN: usize = 10;
-/// Fds named in one list — the rest of a group, the fds a finding's message names
-/// (`9000 connections to … (fds 4, 6, …)`) —; the others are counted, not named. The JSON's
-/// `fds` and `message` are complete.
+/// Fds named in one list (the rest of a group; a list in a finding's message, `9000
+/// connections to … (fds 4, 6, … and 8980 more)`); the others are counted, not named. The
+/// JSON's `fds` and `message` are complete.
 pub const FDS_SHOWN: usize = 20;
 
 /// How much of a report the text shows.
