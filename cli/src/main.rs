@@ -74,6 +74,7 @@ enum Workload {
         "  fdguard report 4242 --json > now.json\n",
         "  fdguard report --tree $(cat /run/nginx.pid)     the master and its workers\n",
         "  fdguard report $(pidof my_server) --timeout 30 -o /tmp/leaks.txt\n",
+        "  fdguard report 4242 --brief              findings and sockets, no stack frames\n",
         "\n",
         "No signal is sent: the request goes through the per-user directory /run/user/<uid>/fdguard/\n",
         "(or /tmp/fdguard-<uid>/), which fdguard's thread in the process checks every 250 ms.\n",
@@ -94,6 +95,7 @@ enum Workload {
         "  fdguard show report.json --kind peer_closed --kind duplicate_backend\n",
         "  fdguard show report.json --backend '*:50051' --min-age 60\n",
         "  fdguard show report.json --stack Subchannel --format json | jq .sockets\n",
+        "  fdguard show report.json --brief     findings and sockets without stack frames\n",
         "  fdguard report 4242 --format json | fdguard show -\n",
         "\n",
         "  fdguard show fdguard-reports/20261126-230000-77/ --fail-on leak   every report there; CI gate\n",
@@ -288,6 +290,10 @@ struct ReportArgs {
     /// Shorthand for `--format json`.
     #[arg(long)]
     json: bool,
+    /// Text without stack frames: findings, sockets and summary, each stack named on one line
+    /// by its id and first frames (asks the process for JSON and renders it here).
+    #[arg(long, conflicts_with = "json")]
+    brief: bool,
     /// Seconds to wait for the answers.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
     timeout: f64,
@@ -328,6 +334,10 @@ struct ShowArgs {
     /// Shorthand for `--format json`.
     #[arg(long)]
     json: bool,
+    /// Text without stack frames: findings, sockets and summary, each stack named on one line
+    /// by its id and first frames.
+    #[arg(long, conflicts_with = "json")]
+    brief: bool,
     /// Keep only findings of this kind and their sockets (repeatable).
     #[arg(long = "kind", value_name = "KIND", value_parser = parse_kind)]
     kinds: Vec<FindingKind>,
@@ -563,17 +573,26 @@ impl RunArgs {
     }
 }
 
+/// The output format of `show` and `report`: `--json` is `--format json`; `--brief` is a text
+/// view, refused with JSON.
+fn text_format(json: bool, format: FormatArg, brief: bool) -> Result<ReportFormat, Failure> {
+    let format = if json { FormatArg::Json } else { format };
+    match (format, brief) {
+        (FormatArg::Json, true) => Err(Failure::usage(
+            "--brief is a text view; it cannot be combined with --format json",
+        )),
+        (format, _) => Ok(format.into()),
+    }
+}
+
 fn dispatch(workload: Workload) -> Result<i32, Failure> {
     match workload {
         Workload::Run(args) => run::run(&args.into_options()),
         Workload::Report(args) => report_cmd::report(&report_cmd::ReportOptions {
             pids: args.pids,
             tree: args.tree,
-            format: if args.json {
-                FormatArg::Json.into()
-            } else {
-                args.format.into()
-            },
+            format: text_format(args.json, args.format, args.brief)?,
+            brief: args.brief,
             timeout: Duration::from_secs_f64(args.timeout),
             output: args.output,
             delivery: match args.signal {
@@ -583,11 +602,8 @@ fn dispatch(workload: Workload) -> Result<i32, Failure> {
         }),
         Workload::Show(args) => show::show(&show::ShowOptions {
             files: args.files,
-            format: if args.json {
-                FormatArg::Json.into()
-            } else {
-                args.format.into()
-            },
+            format: text_format(args.json, args.format, args.brief)?,
+            brief: args.brief,
             filter: Filter {
                 kinds: args.kinds,
                 backend: args.backend,

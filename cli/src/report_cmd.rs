@@ -9,7 +9,9 @@ use std::time::Duration;
 use crate::ReportFormat;
 use crate::control::{Delivery, inspect_target, request_reports, tree};
 use crate::error::{EXIT_OK, Failure, Result};
+use crate::files::parse_report;
 use crate::style;
+use fdguard_report::text;
 
 /// Options of `fdguard report`.
 #[derive(Debug, Clone)]
@@ -18,14 +20,23 @@ pub struct ReportOptions {
     pub pids: Vec<i32>,
     /// Each pid and every process below it (a master and its workers).
     pub tree: bool,
-    /// Format asked from the library.
+    /// Output format.
     pub format: ReportFormat,
+    /// Text without stack frames: JSON is asked from the library and rendered here
+    /// ([`text::Options::brief`]).
+    pub brief: bool,
     /// How long to wait for all the answers.
     pub timeout: Duration,
     /// Write the reports there instead of standard output.
     pub output: Option<PathBuf>,
     /// How the request reaches the processes.
     pub delivery: Delivery,
+}
+
+/// The brief text view of the JSON report `bytes` of process `pid`.
+fn brief(bytes: &[u8], pid: i32) -> Result<Vec<u8>> {
+    let report = parse_report(bytes, &format!("the report of process {pid}"))?;
+    Ok(text::render_with(&report, &text::Options { brief: true }).into_bytes())
 }
 
 /// Runs `fdguard report`; returns the exit status (1 when any process could not answer: each
@@ -56,9 +67,20 @@ pub fn report(options: &ReportOptions) -> Result<i32> {
             Err(e) => failures.push((i, e)),
         }
     }
-    let answers = request_reports(&targets, options.format, options.timeout, options.delivery);
+    // The library writes full text; the brief view is rendered here from its JSON.
+    let asked = if options.brief {
+        ReportFormat::Json
+    } else {
+        options.format
+    };
+    let answers = request_reports(&targets, asked, options.timeout, options.delivery);
     let mut reports: Vec<(usize, Vec<u8>)> = Vec::new();
-    for (i, answer) in order.into_iter().zip(answers) {
+    for ((i, answer), target) in order.into_iter().zip(answers).zip(&targets) {
+        let answer = if options.brief {
+            answer.and_then(|bytes| brief(&bytes, target.pid))
+        } else {
+            answer
+        };
         match answer {
             Ok(bytes) => reports.push((i, bytes)),
             Err(e) => failures.push((i, e)),

@@ -20,6 +20,8 @@ pub struct ShowOptions {
     pub files: Vec<PathBuf>,
     /// Output format.
     pub format: ReportFormat,
+    /// Text without stack frames ([`text::Options::brief`]).
+    pub brief: bool,
     /// What to keep.
     pub filter: Filter,
     /// Exit with [`EXIT_FAIL_ON`] when a shown report has such a finding.
@@ -55,11 +57,16 @@ pub fn load(options: &ShowOptions) -> Result<Vec<Report>> {
 /// directory).
 pub fn render_reports(reports: &[Report], options: &ShowOptions) -> Result<String> {
     Ok(match options.format {
-        ReportFormat::Text => reports
-            .iter()
-            .map(text::render)
-            .collect::<Vec<_>>()
-            .join("\n"),
+        ReportFormat::Text => {
+            let text_options = text::Options {
+                brief: options.brief,
+            };
+            reports
+                .iter()
+                .map(|r| text::render_with(r, &text_options))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
         ReportFormat::Json => {
             let one = reports.len() == 1 && options.files.len() == 1 && !options.files[0].is_dir();
             let json = if one {

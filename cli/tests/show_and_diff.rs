@@ -30,6 +30,33 @@ fn show_prints_exactly_what_the_library_renders() {
 }
 
 #[test]
+fn show_brief_prints_the_brief_view_without_frames() {
+    let output = run(&["show", "--brief", &fixture_arg("grpc_client.json")]);
+    assert_status(&output, 0);
+    let text = stdout(&output);
+    assert_eq!(
+        text,
+        text::render_with(&load("grpc_client.json"), &text::Options { brief: true })
+    );
+    assert!(!text.contains("    #0 "), "{text}");
+    assert!(
+        text.contains("1 socket created from stack 0 (grpc_create_dualstack_socket_using_factory"),
+        "{text}"
+    );
+    assert!(text.contains("SUMMARY: fdguard: 7 live sockets"), "{text}");
+    // A text view: not with JSON.
+    for json in [&["--json"][..], &["--format", "json"][..]] {
+        let mut args = vec!["show", "--brief"];
+        args.extend_from_slice(json);
+        let path = fixture_arg("grpc_client.json");
+        args.push(&path);
+        let output = run(&args);
+        assert_status(&output, 2);
+        assert!(stderr(&output).contains("--brief"), "{}", stderr(&output));
+    }
+}
+
+#[test]
 fn show_with_filters_golden() {
     let output = run(&[
         "show",

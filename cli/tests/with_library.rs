@@ -181,6 +181,23 @@ fn report_on_demand_then_run_collects_the_exit_report() {
     let text = stdout(&text);
     assert!(text.starts_with(&format!("=={pid}==fdguard ")), "{text}");
     assert!(text.contains(&peer), "{text}");
+    assert!(
+        text.contains("    #0 "),
+        "the full view prints frames:\n{text}"
+    );
+
+    // --brief: rendered here from the JSON the process sends, without frames.
+    let brief = fdguard()
+        .args(["report", &pid, "--brief"])
+        .output()
+        .unwrap();
+    assert_status(&brief, 0);
+    let brief = stdout(&brief);
+    assert!(brief.starts_with(&format!("=={pid}==fdguard ")), "{brief}");
+    assert!(brief.contains(&peer), "{brief}");
+    assert!(!brief.contains("    #0 "), "{brief}");
+    assert!(brief.contains("open_marker_connection"), "{brief}");
+    assert!(brief.contains("\nSUMMARY: fdguard: "), "{brief}");
 
     // The answer directories are cleaned up, and no request is left behind.
     let uid = std::fs::metadata("/proc/self")

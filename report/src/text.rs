@@ -2,6 +2,13 @@
 //! each with the sockets it concerns and their creating stacks), every live socket grouped by
 //! creating stack, then a one-line SUMMARY.
 //!
+//! Written to be read, also for a process holding thousands of sockets: each stack's frames are
+//! printed once, where the stack first appears (later mentions name it by id and say where its
+//! frames are), and long lists are cut — [`SOCKET_LINES_SHOWN`] socket lines per group,
+//! [`FDS_SHOWN`] fds per list, [`RECENTLY_CLOSED_SHOWN`] closed connections — with a count of
+//! the rest. The JSON report is never cut: it has every socket, fd and frame.
+//! [`Options::brief`] leaves the frames out altogether.
+//!
 //! [`render`] is THE text format: `libfdguard.so` calls it to write text reports and
 //! `fdguard show` calls it on JSON reports, so both print the same bytes for the same report.
 //! It must stay a pure, deterministic function of the [`Report`] (golden files in
@@ -18,21 +25,41 @@ use crate::verdict::{ExitSeverity, exit_severity};
 /// Percentage of the soft fd limit above which the header warns (EMFILE comes next).
 const FD_BUDGET_WARN_PERCENT: u64 = 80;
 /// Recently closed connections listed under one finding; the JSON has the full history.
-const RECENTLY_CLOSED_SHOWN: usize = 5;
+pub const RECENTLY_CLOSED_SHOWN: usize = 5;
 /// Frames named in one-line stack descriptions.
 const SHORT_STACK_FRAMES: usize = 3;
-/// Socket lines printed under a block of findings merged by stack; the rest are named by fd on
-/// one line (every socket is listed in full under LIVE SOCKETS, and in the JSON).
-const MERGED_SOCKETS_SHOWN: usize = 10;
+/// Socket lines printed per group of sockets (under a finding, a block of merged findings, or
+/// a creating stack under LIVE SOCKETS); the rest of the group is named by fd on one line
+/// (`… and 8990 more from this stack: fd …`). The JSON lists every socket.
+pub const SOCKET_LINES_SHOWN: usize = 10;
+/// Fds named in one list (the rest of a group; a list in a finding's message, `9000
+/// connections to … (fds 4, 6, … and 8980 more)`); the others are counted, not named. The
+/// JSON's `fds` and `message` are complete.
+pub const FDS_SHOWN: usize = 20;
+
+/// How much of a report the text shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// No stack frames: a group of sockets names its creating stack on its header line, by id
+    /// and, the first time the stack appears, its first frames (`3 sockets created from stack 0
+    /// (tcp_connect <- main):`).
+    pub brief: bool,
+}
 
 /// Renders `report` as the human-readable text report. The output ends with a newline.
 pub fn render(report: &Report) -> String {
+    render_with(report, &Options::default())
+}
+
+/// Renders `report` as text, as [`render`] does, with `options` (`--brief`).
+pub fn render_with(report: &Report, options: &Options) -> String {
     let report = &*with_severities(report);
     let columns = Columns::measure(&report.sockets);
+    let mut stacks = StackPrinter::new(options);
     let mut out = String::new();
     write_header(&mut out, report);
-    write_findings(&mut out, report, &columns);
-    write_live_sockets(&mut out, report, &columns);
+    write_findings(&mut out, report, &columns, &mut stacks);
+    write_live_sockets(&mut out, report, &columns, &mut stacks);
     write_checkpoints(&mut out, report);
     write_suppressions(&mut out, report);
     write_notes(&mut out, report);
@@ -78,7 +105,9 @@ fn with_severities(report: &Report) -> std::borrow::Cow<'_, Report> {
 }
 
 /// The final line: `SUMMARY: fdguard: 7 live sockets from 4 stacks; findings: 1 peer_closed,
-/// 1 duplicate_backend (1 suppressed)`. Taken from `report.summary`, not recomputed.
+/// 1 duplicate_backend (1 suppressed); 1 leak, 1 info`. Taken from `report.summary`, not
+/// recomputed; only the number of sockets the leaks name (`2 leaks on 1 socket`, when it is
+/// another number) comes from the findings.
 pub fn summary_line(report: &Report) -> String {
     let summary = &report.summary;
     let mut line = format!(
@@ -117,14 +146,18 @@ pub fn summary_line(report: &Report) -> String {
             .into_iter()
             .filter_map(|level| Some(severity_phrase(level, count(level).filter(|&n| n > 0)?)))
             .collect();
-        let _ = match count(Severity::Leak).filter(|&n| n > 0) {
-            Some(n) if rest.is_empty() => write!(line, "; {}", severity_phrase(Severity::Leak, n)),
-            Some(n) => write!(
-                line,
-                "; {}, {}",
+        // `2 leaks on 1 socket`: the socket count is the findings' (it is not in the summary).
+        let leaks = |n: u64| {
+            let sockets = leaking_sockets(report.findings.iter());
+            format!(
+                "{}{}",
                 severity_phrase(Severity::Leak, n),
-                rest.join(", ")
-            ),
+                on_sockets(n, sockets)
+            )
+        };
+        let _ = match count(Severity::Leak).filter(|&n| n > 0) {
+            Some(n) if rest.is_empty() => write!(line, "; {}", leaks(n)),
+            Some(n) => write!(line, "; {}, {}", leaks(n), rest.join(", ")),
             None => write!(line, "; no leaks: {}", rest.join(", ")),
         };
     }
@@ -260,7 +293,12 @@ fn shell_quote(word: &str) -> String {
     quoted
 }
 
-fn write_findings(out: &mut String, report: &Report, columns: &Columns) {
+fn write_findings<'a>(
+    out: &mut String,
+    report: &'a Report,
+    columns: &Columns,
+    stacks: &mut StackPrinter<'a>,
+) {
     let by_fd = SocketsByFd::of(report);
     let active: Vec<&Finding> =
         sorted_by_severity(report.findings.iter().filter(|f| f.suppressed_by.is_none()));
@@ -286,15 +324,11 @@ fn write_findings(out: &mut String, report: &Report, columns: &Columns) {
             );
         }
     }
-    // A stack printed under one finding is referred to, not repeated, under the next ones.
-    let mut shown_stacks: Vec<StackIdentity<'_>> = Vec::new();
     for block in blocks(&active, &by_fd) {
         out.push('\n');
         match block {
-            Block::One(finding) => {
-                write_finding(out, report, &by_fd, columns, finding, &mut shown_stacks)
-            }
-            Block::Merged(merged) => write_merged(out, columns, &merged, &mut shown_stacks),
+            Block::One(finding) => write_finding(out, report, &by_fd, columns, finding, stacks),
+            Block::Merged(merged) => write_merged(out, columns, &merged, stacks),
         }
     }
     for finding in suppressed {
@@ -319,16 +353,45 @@ fn severity_phrase(level: Severity, n: u64) -> String {
     }
 }
 
-/// `2 leaks, 1 warning, 3 info`: unsuppressed findings per severity, most severe first.
+/// `2 leaks on 1 socket, 1 warning, 3 info`: unsuppressed findings per severity, most severe
+/// first, and how many sockets the leaks name when that is another number.
 fn severity_counts(findings: &[&Finding]) -> String {
     [Severity::Leak, Severity::Warning, Severity::Info]
         .into_iter()
         .filter_map(|level| {
             let n = findings.iter().filter(|f| f.severity() == level).count() as u64;
-            (n > 0).then(|| severity_phrase(level, n))
+            let phrase = severity_phrase(level, n);
+            match level {
+                _ if n == 0 => None,
+                Severity::Leak => Some(format!(
+                    "{phrase}{}",
+                    on_sockets(n, leaking_sockets(findings.iter().copied()))
+                )),
+                _ => Some(phrase),
+            }
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// How many sockets `findings`' unsuppressed leak findings name: one socket can be the subject
+/// of several (`peer_closed`, then `open_at_exit` at exit).
+fn leaking_sockets<'a>(findings: impl Iterator<Item = &'a Finding>) -> u64 {
+    let fds: std::collections::BTreeSet<i32> = findings
+        .filter(|f| f.suppressed_by.is_none() && f.severity() == Severity::Leak)
+        .flat_map(|f| f.fds.iter().copied())
+        .collect();
+    fds.len() as u64
+}
+
+/// ` on 1 socket` after `2 leaks`; nothing when there are as many sockets as findings (or the
+/// findings name none).
+fn on_sockets(findings: u64, sockets: u64) -> String {
+    if sockets == 0 || sockets == findings {
+        String::new()
+    } else {
+        format!(" on {sockets} socket{}", plural(sockets))
+    }
 }
 
 /// Single-socket findings of one kind and severity (and, for `open_at_exit`, one
@@ -434,7 +497,7 @@ fn write_merged<'a>(
     out: &mut String,
     columns: &Columns,
     merged: &Merged<'a>,
-    shown_stacks: &mut Vec<StackIdentity<'a>>,
+    stacks: &mut StackPrinter<'a>,
 ) {
     let n = merged.group.sockets.len();
     let what = match (merged.kind, merged.level, merged.severity) {
@@ -477,9 +540,8 @@ fn write_merged<'a>(
         columns,
         &merged.group,
         "  ",
-        Frames::once(merged.group.identity, shown_stacks),
+        stacks.frames(merged.group.identity, merged.kind.as_str()),
         &|_| Vec::new(),
-        MERGED_SOCKETS_SHOWN,
     );
 }
 
@@ -497,14 +559,14 @@ fn write_finding<'a>(
     by_fd: &SocketsByFd<'a>,
     columns: &Columns,
     finding: &Finding,
-    shown_stacks: &mut Vec<StackIdentity<'a>>,
+    stacks: &mut StackPrinter<'a>,
 ) {
     let _ = writeln!(
         out,
         "{} ({}): {}",
         finding.kind.as_str(),
         finding.severity().as_str(),
-        escape(&finding.message)
+        shorten_fd_lists(&escape(&finding.message))
     );
     if let Some(id) = finding.checkpoint {
         match report.checkpoints.iter().find(|c| c.id == id) {
@@ -528,21 +590,13 @@ fn write_finding<'a>(
             Vec::new()
         }
     };
-    // Groups and growth can name thousands of sockets: the first ones in full, the rest by
-    // fd (every socket is listed under LIVE SOCKETS and in the JSON).
-    let lines = match finding.kind {
-        FindingKind::DuplicateBackend | FindingKind::Growth | FindingKind::ReconnectChurn => {
-            MERGED_SOCKETS_SHOWN
-        }
-        _ => usize::MAX,
-    };
+    // Groups and growth can name thousands of sockets: the first ones of each group in full,
+    // the rest by fd (every socket is in the JSON).
     for group in group_by_stack(sockets, GroupOrder::FirstSeen) {
-        let frames = Frames::once(group.identity, shown_stacks);
-        write_group(out, columns, &group, "  ", frames, &suspects, lines);
+        let frames = stacks.frames(group.identity, finding.kind.as_str());
+        write_group(out, columns, &group, "  ", frames, &suspects);
     }
-    for fd in missing {
-        let _ = writeln!(out, "  fd {fd}: not among the sockets listed");
-    }
+    write_missing(out, &missing);
     // The history shows whether the app keeps reconnecting without closing the old connection.
     if let (FindingKind::DuplicateBackend | FindingKind::ReconnectChurn, Some(backend)) =
         (finding.kind, &finding.backend)
@@ -564,20 +618,107 @@ fn write_suppressed_finding(
         finding.kind.as_str(),
         finding.severity().as_str(),
         shell_quote(rule),
-        escape(&finding.message)
+        shorten_fd_lists(&escape(&finding.message))
     );
     // Suppressed on purpose: one line per socket, no frames.
     let (sockets, missing) = by_fd.sockets_for(&finding.fds);
-    for socket in sockets {
+    for socket in sockets.iter().take(SOCKET_LINES_SHOWN) {
         let stack = match StackIdentity::of(socket) {
             StackIdentity::Id(id) => vec![format!("stack {id}")],
             _ => Vec::new(),
         };
         let _ = writeln!(out, "  {}", columns.socket_line(socket, &stack));
     }
-    for fd in missing {
+    if let Some(rest) = sockets.get(SOCKET_LINES_SHOWN..).filter(|r| !r.is_empty()) {
+        let fds: Vec<i32> = rest.iter().map(|s| s.fd).collect();
+        let _ = writeln!(out, "  {}", more_fds(&fds, ""));
+    }
+    write_missing(out, &missing);
+}
+
+/// The fds of a finding that the report has no socket for (a filtered view, a hand-made
+/// report): one line each, the first [`SOCKET_LINES_SHOWN`] of them.
+fn write_missing(out: &mut String, missing: &[i32]) {
+    for fd in missing.iter().take(SOCKET_LINES_SHOWN) {
         let _ = writeln!(out, "  fd {fd}: not among the sockets listed");
     }
+    if let Some(rest) = missing.get(SOCKET_LINES_SHOWN..).filter(|r| !r.is_empty()) {
+        let _ = writeln!(out, "  {}", more_fds(rest, " not among the sockets listed"));
+    }
+}
+
+/// `… and 4 more from this stack: fd 20, 21, 22, 23`, or for a long list the first
+/// [`FDS_SHOWN`] fds and `… (the JSON report lists all 8990)`. `what` follows the count.
+fn more_fds(fds: &[i32], what: &str) -> String {
+    let n = fds.len();
+    let named: Vec<String> = fds
+        .iter()
+        .take(FDS_SHOWN)
+        .map(|fd| fd.to_string())
+        .collect();
+    if n <= FDS_SHOWN {
+        format!("… and {n} more{what}: fd {}", named.join(", "))
+    } else {
+        format!(
+            "… and {n} more{what}: fd {}, … (the JSON report lists all {n})",
+            named.join(", ")
+        )
+    }
+}
+
+/// A finding's message with every list of fds longer than [`FDS_SHOWN`] cut to its first
+/// [`FDS_SHOWN`] and a count: `9000 connections to 127.0.0.1:80 (fds 4, 6, 8, …, 42 and 8980
+/// more)`. A list is what follows `fd ` or `fds `: integers separated by `, `. The message in
+/// the JSON stays whole, and its `fds` name them all.
+fn shorten_fd_lists(message: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = message.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0; // bytes of `message` already in `out`
+    let mut at = 0;
+    while at < bytes.len() {
+        let word_start = at == 0 || !bytes[at - 1].is_ascii_alphanumeric();
+        let prefix = ["fds ", "fd "]
+            .into_iter()
+            .find(|p| word_start && bytes[at..].starts_with(p.as_bytes()));
+        let Some(prefix) = prefix else {
+            at += 1;
+            continue;
+        };
+        // The list: digits, then any number of `, ` digits.
+        let start = at + prefix.len();
+        let digits = |from: usize| {
+            bytes[from..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count()
+        };
+        let mut ends = Vec::new(); // end of each item
+        let mut pos = start;
+        loop {
+            let n = digits(pos);
+            if n == 0 {
+                break;
+            }
+            pos += n;
+            ends.push(pos);
+            if message[pos..].starts_with(", ") && digits(pos + 2) > 0 {
+                pos += 2;
+            } else {
+                break;
+            }
+        }
+        if ends.len() > FDS_SHOWN {
+            out.push_str(&message[copied..ends[FDS_SHOWN - 1]]);
+            let _ = write!(out, " and {} more", ends.len() - FDS_SHOWN);
+            copied = pos;
+        }
+        at = pos.max(at + 1);
+    }
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    out.push_str(&message[copied..]);
+    std::borrow::Cow::Owned(out)
 }
 
 fn write_recently_closed(out: &mut String, report: &Report, backend: &str) {
@@ -622,7 +763,12 @@ fn write_recently_closed(out: &mut String, report: &Report, backend: &str) {
     }
 }
 
-fn write_live_sockets(out: &mut String, report: &Report, columns: &Columns) {
+fn write_live_sockets<'a>(
+    out: &mut String,
+    report: &'a Report,
+    columns: &Columns,
+    stacks: &mut StackPrinter<'a>,
+) {
     out.push('\n');
     if report.sockets.is_empty() {
         out.push_str("LIVE SOCKETS: none\n");
@@ -635,15 +781,8 @@ fn write_live_sockets(out: &mut String, report: &Report, columns: &Columns) {
     );
     for group in group_by_stack(report.sockets.iter().collect(), GroupOrder::LargestFirst) {
         out.push('\n');
-        write_group(
-            out,
-            columns,
-            &group,
-            "",
-            Frames::Full,
-            &|_| Vec::new(),
-            usize::MAX,
-        );
+        let frames = stacks.frames(group.identity, "LIVE SOCKETS");
+        write_group(out, columns, &group, "", frames, &|_| Vec::new());
     }
 }
 
@@ -759,21 +898,50 @@ fn group_by_stack<'a>(sockets: Vec<&'a Socket>, order: GroupOrder) -> Vec<Group<
     groups
 }
 
-/// Whether a group prints its frames or refers to an earlier printing of the same stack.
-#[derive(Clone, Copy)]
+/// How a group shows its creating stack.
 enum Frames {
+    /// Every frame: the first time the stack appears in the report.
     Full,
-    Above,
+    /// Printed before, under the finding kind (or section) named.
+    Above(&'static str),
+    /// No frames at all (`--brief`): the stack's first frames named on the group's header
+    /// line the first time, its id alone after that.
+    Brief { first: bool },
 }
 
-impl Frames {
-    /// A stack printed under one finding is referred to, not repeated, under the next ones.
-    fn once<'a>(identity: StackIdentity<'a>, shown: &mut Vec<StackIdentity<'a>>) -> Frames {
-        if shown.contains(&identity) {
-            Frames::Above
-        } else {
-            shown.push(identity);
-            Frames::Full
+/// Prints each stack's frames once per report: the first group created from a stack shows them,
+/// later groups refer to that place.
+struct StackPrinter<'a> {
+    brief: bool,
+    /// Stacks whose frames are printed, and under which finding kind or section.
+    printed: Vec<(StackIdentity<'a>, &'static str)>,
+}
+
+impl<'a> StackPrinter<'a> {
+    fn new(options: &Options) -> StackPrinter<'a> {
+        StackPrinter {
+            brief: options.brief,
+            printed: Vec::new(),
+        }
+    }
+
+    /// How a group created from `identity`, printed under `place`, shows its stack.
+    fn frames(&mut self, identity: StackIdentity<'a>, place: &'static str) -> Frames {
+        let printed = self
+            .printed
+            .iter()
+            .find(|(printed, _)| *printed == identity);
+        match printed {
+            Some(_) if self.brief => Frames::Brief { first: false },
+            Some(&(_, first)) => Frames::Above(first),
+            None => {
+                self.printed.push((identity, place));
+                if self.brief {
+                    Frames::Brief { first: true }
+                } else {
+                    Frames::Full
+                }
+            }
         }
     }
 }
@@ -785,79 +953,99 @@ fn write_group(
     indent: &str,
     frames: Frames,
     tags_for: &dyn Fn(&Socket) -> Vec<String>,
-    lines: usize,
 ) {
     let n = group.sockets.len() as u64;
     let what = format!("{n} socket{}", plural(n));
-    let _ = match group.identity {
-        StackIdentity::Id(id) => writeln!(out, "{indent}{what} created from stack {id}:"),
-        StackIdentity::Frames(_) => writeln!(out, "{indent}{what} created from:"),
-        StackIdentity::None(Origin::Preexisting) => {
+    let stack = &group.sockets[0].stack;
+    let short = || {
+        if stack.is_empty() {
+            "no frames recorded".to_string()
+        } else {
+            short_description(stack, SHORT_STACK_FRAMES)
+        }
+    };
+    let _ = match (group.identity, &frames) {
+        (StackIdentity::Id(id), Frames::Full) => {
+            writeln!(out, "{indent}{what} created from stack {id}:")
+        }
+        (StackIdentity::Id(id), Frames::Above(place)) => writeln!(
+            out,
+            "{indent}{what} created from stack {id} (frames above, under {place}):"
+        ),
+        (StackIdentity::Id(id), Frames::Brief { first: true }) => {
+            writeln!(out, "{indent}{what} created from stack {id} ({}):", short())
+        }
+        (StackIdentity::Id(id), Frames::Brief { first: false }) => {
+            writeln!(out, "{indent}{what} created from stack {id}:")
+        }
+        (StackIdentity::Frames(_), Frames::Full) => writeln!(out, "{indent}{what} created from:"),
+        (StackIdentity::Frames(_), Frames::Above(place)) => writeln!(
+            out,
+            "{indent}{what} created from the stack above, under {place} ({}):",
+            short()
+        ),
+        (StackIdentity::Frames(_), Frames::Brief { .. }) => {
+            writeln!(out, "{indent}{what} created from {}:", short())
+        }
+        (StackIdentity::None(Origin::Preexisting), _) => {
             writeln!(
                 out,
                 "{indent}{what} open before fdguard was loaded (no stack):"
             )
         }
-        StackIdentity::None(Origin::Inherited) => {
+        (StackIdentity::None(Origin::Inherited), _) => {
             writeln!(
                 out,
                 "{indent}{what} inherited from the parent process (no stack):"
             )
         }
-        StackIdentity::None(Origin::Created) => {
+        (StackIdentity::None(Origin::Created), _) => {
             writeln!(out, "{indent}{what} with no recorded stack:")
         }
-        StackIdentity::None(Origin::Received) => {
+        (StackIdentity::None(Origin::Received), _) => {
             writeln!(
                 out,
                 "{indent}{what} received from another process (SCM_RIGHTS, no stack):"
             )
         }
-        StackIdentity::None(Origin::Untracked) => {
+        (StackIdentity::None(Origin::Untracked), _) => {
             writeln!(
                 out,
                 "{indent}{what} found open that no hook saw created (raw system call?):"
             )
         }
-        StackIdentity::None(Origin::Observed) => {
+        (StackIdentity::None(Origin::Observed), _) => {
             writeln!(
                 out,
                 "{indent}{what} seen from outside the process (no stack):"
             )
         }
-        StackIdentity::None(Origin::Unknown) => {
+        (StackIdentity::None(Origin::Unknown), _) => {
             writeln!(out, "{indent}{what} of unknown origin (no stack):")
         }
     };
-    if let (false, Frames::Above) = (group.identity.is_none(), frames) {
-        let _ = writeln!(out, "{indent}    (frames shown above)");
-    } else if !group.identity.is_none() {
-        let frames = &group.sockets[0].stack;
-        if frames.is_empty() {
+    if let (false, Frames::Full) = (group.identity.is_none(), frames) {
+        if stack.is_empty() {
             let _ = writeln!(out, "{indent}    (no frames recorded)");
         }
-        for (index, frame) in frames.iter().enumerate() {
+        for (index, frame) in stack.iter().enumerate() {
             let _ = writeln!(out, "{indent}    {}", frame_line(index, frame, true));
         }
     }
-    for socket in group.sockets.iter().take(lines) {
+    for socket in group.sockets.iter().take(SOCKET_LINES_SHOWN) {
         let _ = writeln!(
             out,
             "{indent}  {}",
             columns.socket_line(socket, &tags_for(socket))
         );
     }
-    if group.sockets.len() > lines {
-        let rest: Vec<String> = group.sockets[lines..]
-            .iter()
-            .map(|s| s.fd.to_string())
-            .collect();
-        let _ = writeln!(
-            out,
-            "{indent}  … and {} more from this stack: fd {}",
-            rest.len(),
-            rest.join(", ")
-        );
+    if let Some(rest) = group
+        .sockets
+        .get(SOCKET_LINES_SHOWN..)
+        .filter(|r| !r.is_empty())
+    {
+        let fds: Vec<i32> = rest.iter().map(|s| s.fd).collect();
+        let _ = writeln!(out, "{indent}  {}", more_fds(&fds, " from this stack"));
     }
 }
 
@@ -1121,6 +1309,36 @@ mod tests {
         report.summary.by_severity.insert("leak".to_string(), 1);
         report.summary.by_severity.insert("warning".to_string(), 1);
         assert!(summary_line(&report).ends_with("; 1 leak, 1 warning, 2 info"));
+    }
+
+    #[test]
+    fn long_fd_lists_in_messages_are_cut() {
+        let fds: Vec<String> = (100..130).map(|fd| fd.to_string()).collect();
+        let message = format!(
+            "30 connections to a:1 (fds {}), ages 1s: fd 7 dead while fd {} are alive; \
+             likely leak: fd 7",
+            fds.join(", "),
+            fds[1..].join(", ")
+        );
+        let first: Vec<String> = (100..120).map(|fd| fd.to_string()).collect();
+        let next: Vec<String> = (101..121).map(|fd| fd.to_string()).collect();
+        assert_eq!(
+            shorten_fd_lists(&message),
+            format!(
+                "30 connections to a:1 (fds {} and 10 more), ages 1s: fd 7 dead while fd {} \
+                 and 9 more are alive; likely leak: fd 7",
+                first.join(", "),
+                next.join(", ")
+            )
+        );
+        let short = format!("fds {}; hold 5, 6, 7", fds[..FDS_SHOWN].join(", "));
+        assert!(matches!(
+            shorten_fd_lists(&short),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        // Other words ending in "fd", other numbers and non-ASCII text are left alone.
+        let other = format!("ünïcode selfd {} é", fds.join(", "));
+        assert_eq!(shorten_fd_lists(&other), other);
     }
 
     #[test]

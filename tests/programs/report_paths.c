@@ -6,7 +6,7 @@
  *   "plain": as described.
  *   "chdir": first changes directory to argv[2] (a relative FDGUARD_REPORT was fixed at load).
  *   "many": opens argv[2] more sockets and makes its stderr non-blocking (as Node.js and
- *     others do with the stdio they share), so a text report of more than the pipe's 64 KiB
+ *     others do with the stdio they share), so a report of more than the pipe's 64 KiB
  *     meets EAGAIN while the reader is slow. No signal report in this mode.
  * Prints {"ok":true,"pid":P}. */
 #include "testlib.h"
