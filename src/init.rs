@@ -13,15 +13,11 @@ use crate::hooks::events;
 use crate::platform::guard::{self, Guard};
 use crate::platform::{clock, log, process, real};
 use crate::track::{capture, python};
-use fdguard_report::detect::suppress::{self, Rule};
-use once_cell::sync::OnceCell;
+use fdguard_report::detect::suppress;
 
-static SUPPRESSIONS: OnceCell<Vec<Rule>> = OnceCell::new();
-
-/// The loaded suppression rules, if a file was configured.
-pub fn suppressions() -> Option<&'static [Rule]> {
-    SUPPRESSIONS.get().map(Vec::as_slice)
-}
+/// The rules live in `config` (every layer may read them); `report::build` still names them
+/// here until its rework lands (tests/layering.rs allows that one upward import).
+pub use crate::config::suppressions;
 
 /// Largest suppressions file read (a real one is a few hundred bytes).
 const SUPPRESSIONS_MAX_BYTES: u64 = 1 << 20;
@@ -147,7 +143,7 @@ fn load() {
                     let first = first.strip_prefix("fdguard: ").unwrap_or(first);
                     log::line(&["fdguard: FDGUARD_SUPPRESSIONS: ", first, &more]);
                 }
-                let _ = SUPPRESSIONS.set(rules);
+                config::install_suppressions(rules);
             }
             Err(e) => log::line(&[
                 "fdguard: FDGUARD_SUPPRESSIONS=",

@@ -461,7 +461,7 @@ fn collect(program: &str) -> (Report, Vec<build::StateSeen>) {
         build::live_sockets(&snap.records, now, pid, &mut |_| Vec::new(), &|| {});
     let settings = build::detector_settings(Trigger::Signal, now, &checkpoints::all());
     let findings = detect::run(&sockets, &settings);
-    let rules = crate::init::suppressions().unwrap_or(&[]);
+    let rules = config::suppressions().unwrap_or(&[]);
     if rules.iter().any(|r| r.kind == RuleKind::Leak) {
         let named: HashSet<i32> = findings.iter().flat_map(|f| f.fds.clone()).collect();
         let mut symbolizer = Symbolizer::new(program);

@@ -264,7 +264,7 @@ fn capture_on_own_stack(regs: super::unwind::Regs, depth: usize) -> u32 {
         None => capture_with_libgcc(out),
     };
     // The calling thread's Python frames, if the host is CPython (issue 16, python/mod.rs).
-    let n = super::python::append(&mut buf, n);
+    let n = super::python::append(&mut buf, n, depth);
     if n == 0 {
         return NO_STACK;
     }

@@ -144,12 +144,13 @@ pub fn version() -> Option<&'static str> {
 }
 
 /// Appends the calling thread's Python frames to the stack being captured, whose first
-/// `native` words of `buf` are native return addresses; returns the stack's new length. A
+/// `native` words of `buf` are native return addresses (unwound to at most `native_depth`,
+/// the capture depth); returns the stack's new length. A
 /// thread without Python frames (not Python, or a thread CPython never saw, such as gRPC's
 /// C-core threads) costs one `pthread_getspecific`. Async-signal-safe in practice: no lock, no
 /// allocation, no system call (but the frame table's one `mmap`, on first use).
 #[inline(never)]
-pub fn append(buf: &mut [usize], native: usize) -> usize {
+pub fn append(buf: &mut [usize], native: usize, native_depth: usize) -> usize {
     let max = DEPTH.load(Ordering::Relaxed);
     let Some(py) = interpreter() else {
         return native;
@@ -169,7 +170,7 @@ pub fn append(buf: &mut [usize], native: usize) -> usize {
     // read. When the native stack was cut by the depth before reaching the eval loop, say so.
     let (lo, hi) = py.eval_loop;
     if !buf[..native].iter().any(|&ra| lo < ra && ra <= hi) {
-        if native >= super::capture::depth() {
+        if native >= native_depth {
             NO_EVAL_LOOP.fetch_add(1, Ordering::Relaxed);
         }
         return native;
