@@ -37,8 +37,7 @@ fn read_suppressions(path: &std::path::Path) -> Result<String, String> {
         .open(path)
         .map_err(|e| e.to_string())?;
     if file.metadata().is_ok_and(|m| m.file_type().is_fifo()) {
-        // SAFETY: F_SETFL takes an int argument; the fd is open (we own `file`).
-        unsafe { real::fcntl(file.as_raw_fd(), libc::F_SETFL, 0, false) };
+        real::set_status_flags(file.as_raw_fd(), 0);
     }
     let mut bytes = Vec::new();
     file.take(SUPPRESSIONS_MAX_BYTES + 1)
@@ -119,8 +118,7 @@ fn load() {
     if let config::Sink::File(template) = &cfg.sink {
         let probe = config::expand_path(template, process::pid(), 1, "x", 0);
         if let Err(why) = crate::report::write::check_directory(&probe) {
-            // SAFETY: geteuid has no preconditions.
-            let runtime = fdguard_report::request::channel_dir(unsafe { libc::geteuid() });
+            let runtime = fdguard_report::request::channel_dir(process::euid());
             log::line(&[
                 "fdguard: FDGUARD_REPORT: ",
                 &why,

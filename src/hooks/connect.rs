@@ -13,7 +13,7 @@
 use super::events;
 use crate::platform::errno::{ErrnoKeeper, errno};
 use crate::platform::real;
-use crate::track::sockaddr::{self as addr_util, PeerAddr};
+use crate::track::sockaddr::PeerAddr;
 use libc::{c_int, sockaddr, socklen_t};
 
 /// Interposed `connect(2)`. Every attempt's address is recorded (see `events::connected`).
@@ -47,8 +47,12 @@ unsafe fn attempted_peer(
     }
     match result_errno {
         // The call went past the copy: the kernel read `len` bytes at `addr`.
-        // SAFETY: readable, as the kernel just proved; at most PeerAddr::CAPACITY are read.
-        0 | libc::EINPROGRESS => Some(unsafe { addr_util::copy_from_caller(addr, len) }),
+        0 | libc::EINPROGRESS => {
+            // SAFETY: readable, as the kernel just proved; at most PeerAddr::CAPACITY are read.
+            let bytes =
+                unsafe { std::slice::from_raw_parts(addr.cast::<u8>(), n.min(PeerAddr::CAPACITY)) };
+            Some(PeerAddr::from_bytes(bytes))
+        }
         // Polling a connect in progress, or no socket: the address does not matter.
         libc::EALREADY | libc::EISCONN | libc::EBADF | libc::ENOTSOCK | libc::EFAULT => None,
         _ => {

@@ -343,6 +343,20 @@ pub unsafe fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong, use64: bool) -> c_int {
     }
 }
 
+/// `fcntl(fd, F_DUPFD_CLOEXEC, lowest)`: a close-on-exec duplicate of `fd` at the lowest free
+/// number not below `lowest`. Returns the new fd or -1.
+pub fn dup_cloexec_at_least(fd: c_int, lowest: c_int) -> c_int {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int argument.
+    unsafe { fcntl(fd, libc::F_DUPFD_CLOEXEC, lowest as c_ulong, false) }
+}
+
+/// `fcntl(fd, F_SETFL, flags)`: sets the file status flags (O_NONBLOCK, O_APPEND, …).
+/// Returns 0 or -1.
+pub fn set_status_flags(fd: c_int, flags: c_int) -> c_int {
+    // SAFETY: F_SETFL takes an int argument.
+    unsafe { fcntl(fd, libc::F_SETFL, flags as c_ulong, false) }
+}
+
 /// `_exit(2)` (`which_exit` false) or `_Exit(3)` (true).
 pub fn exit_now(status: c_int, underscore_capital: bool) -> ! {
     let f = if underscore_capital {
