@@ -5,7 +5,7 @@
 //! constructors may run before it and already create sockets: until it finishes, hooks pass
 //! straight through to the raw system calls, and the scan below picks those sockets up as
 //! pre-existing.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // the constructor: an `.init_array` entry reading the loader's argv.
 
 use crate::agent::{exit, fork, signal, thread};
 use crate::config;

@@ -56,6 +56,11 @@ const ALLOWED_FILE_EDGES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Files whose `#![allow(unsafe_code)]` does not say why on its line yet: they are being
+/// reworked on another branch (issue 15, speed). An entry whose file gains its reason fails the
+/// test, so it goes then.
+const UNSAFE_REASON_PENDING: &[&str] = &["src/platform/kernel.rs", "src/platform/procfs.rs"];
+
 fn src_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
@@ -271,6 +276,58 @@ fn every_module_states_its_job_first() {
     assert!(
         missing.is_empty(),
         "these files do not start with a `//!` line saying what they are for: {missing:?}"
+    );
+}
+
+/// Unsafe code is denied crate-wide; a file that needs it opts in for itself, saying why on
+/// the same line (`#![allow(unsafe_code)] // …`), never in a `mod.rs` (which would open every
+/// file of the folder).
+#[test]
+fn unsafe_code_is_opted_into_file_by_file_with_a_reason() {
+    let lib = std::fs::read_to_string(src_dir().join("lib.rs")).unwrap();
+    assert!(
+        lib.lines().any(|l| l == "#![deny(unsafe_code)]"),
+        "src/lib.rs must deny unsafe code crate-wide"
+    );
+    let mut files = Vec::new();
+    rust_files(&src_dir(), &mut files);
+    let mut problems = Vec::new();
+    let mut opted_in = 0;
+    for file in &files {
+        let name = display(file);
+        let text = std::fs::read_to_string(file).unwrap();
+        for line in text.lines().filter(|l| l.contains("allow(unsafe_code)")) {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            opted_in += 1;
+            let reason = line.split_once("] //").map_or("", |(_, why)| why.trim());
+            let pending = UNSAFE_REASON_PENDING.contains(&name.as_str());
+            if line.trim_start() != line || !line.starts_with("#![") {
+                problems.push(format!(
+                    "{name}: unsafe code is allowed for the whole file only"
+                ));
+            } else if file.ends_with("mod.rs") {
+                problems.push(format!(
+                    "{name}: a mod.rs allows unsafe code for every child"
+                ));
+            } else if reason.is_empty() && !pending {
+                problems.push(format!(
+                    "{name}: say why on the line: `#![allow(unsafe_code)] // …`"
+                ));
+            } else if !reason.is_empty() && pending {
+                problems.push(format!(
+                    "{name}: has its reason now; drop it from UNSAFE_REASON_PENDING"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // Issue 15 brought this down from 43 of 58 files; raise it only with a reason.
+    assert!(
+        opted_in <= 33,
+        "{opted_in} files of src/ allow unsafe code (33 when last counted): could the new \
+         libc call be a small safe function in platform/?"
     );
 }
 

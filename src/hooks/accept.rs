@@ -10,7 +10,7 @@
 //! one. Cost: one system call per accept that asked for the address (the caller is paying
 //! for one copy of it already). With a NULL `addr` nothing is read now: the report asks the
 //! kernel later, as for any record without a confirmed peer.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // an exported libc symbol (`no_mangle`) with C pointers.
 
 use super::events;
 use crate::platform::errno::ErrnoKeeper;

@@ -3,7 +3,7 @@
 //! WARNING: async-signal-safe. The record is retired BEFORE the real call (see `table`); no
 //! allocation, no lock, NO LOGGING: the caller may be closing fd 2 itself, be in a signal
 //! handler, or be a vfork child.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // exported libc symbols (`no_mangle`).
 
 use super::events;
 use crate::platform::real;

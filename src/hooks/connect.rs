@@ -8,7 +8,7 @@
 //! path: no system call). After any other failure — including a seccomp filter's errno, which
 //! comes before the kernel reads anything — they are read with `process_vm_readv` on our own
 //! process, which returns EFAULT instead of faulting. A bad pointer can never crash the host.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // an exported libc symbol (`no_mangle`) reading the caller's address.
 
 use super::events;
 use crate::platform::errno::{ErrnoKeeper, errno};

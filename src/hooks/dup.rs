@@ -3,7 +3,7 @@
 //! The new fd's bookkeeping runs after the real call: the number stays occupied from the
 //! kernel's implicit close (dup2 over a live fd) to our update, so no other socket can be
 //! handed that number in between.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // exported libc symbols (`no_mangle`); fcntl's argument may be a pointer.
 
 use super::events;
 use crate::platform::errno::ErrnoKeeper;

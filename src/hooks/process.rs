@@ -1,5 +1,5 @@
 //! _exit(2), _Exit(3) and vfork(2).
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // exported libc symbols (`no_mangle`), one a naked function.
 
 use crate::agent::exit;
 use crate::platform::real;

@@ -1,5 +1,5 @@
 //! shutdown(2).
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // an exported libc symbol (`no_mangle`).
 
 use super::events;
 use crate::platform::errno::ErrnoKeeper;

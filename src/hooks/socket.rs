@@ -1,5 +1,5 @@
 //! socket(2), socketpair(2), listen(2).
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // exported libc symbols (`no_mangle`) with C pointers.
 
 use super::events;
 use crate::platform::errno::ErrnoKeeper;

@@ -10,7 +10,7 @@
 //! system call, which has the same return value and errno contract.
 //!
 //! [`Guard`]: crate::platform::guard::Guard
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // dlsym, calls through the resolved pointers, raw syscalls.
 
 use libc::{c_int, c_long, c_uint, c_ulong, c_void, sockaddr, socklen_t};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};

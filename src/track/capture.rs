@@ -10,7 +10,7 @@
 //! cannot bound, a module it could not register yet) and the whole path when
 //! [`set_fast_unwind`]`(false)`. Both record the same addresses (return addresses), so a stack
 //! interns to the same id whichever unwinder captured it.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // the lock-free stack table's mapping, libgcc's unwinder, dl_iterate_phdr.
 
 use super::record::NO_STACK;
 use crate::platform::stack::OwnStack;
