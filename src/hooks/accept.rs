@@ -1,4 +1,5 @@
-//! accept(2), accept4(2).
+//! The accept(2) and accept4(2) hooks: a socket accepted on a listener is recorded with its
+//! peer.
 //!
 //! The peer comes from the kernel, never from the caller's memory: when the caller asked for
 //! the address (non-NULL `addr`), the hook asks `getpeername` on the new socket, into a buffer

@@ -1,4 +1,4 @@
-//! connect(2).
+//! The connect(2) hook: every attempt records the address it was given and how it ended.
 //!
 //! The address is read only where the kernel itself read it: Linux looks the fd up (EBADF),
 //! then copies `len` bytes from the caller (EFAULT when they are not readable; a length above

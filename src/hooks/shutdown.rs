@@ -1,4 +1,4 @@
-//! shutdown(2).
+//! The shutdown(2) hook: a socket shut down is recorded as such (which direction, when).
 #![allow(unsafe_code)] // an exported libc symbol (`no_mangle`).
 
 use super::events;

@@ -1,4 +1,5 @@
-//! socket(2), socketpair(2), listen(2).
+//! The socket(2), socketpair(2) and listen(2) hooks: new sockets are recorded with their
+//! creating stack; a socket that listens becomes a listener.
 #![allow(unsafe_code)] // exported libc symbols (`no_mangle`) with C pointers.
 
 use super::events;
