@@ -16,7 +16,7 @@
 //!
 //! WARNING: result codes and format values are ABI. Never renumber or reuse one; retire a code by
 //! leaving a "Reserved from previous use" comment in its place. `tests/header.rs` pins them.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // the exported C API: `no_mangle`, and pointers from C callers.
 
 use crate::agent::report_now;
 use crate::annotate::{checkpoints, labels};

@@ -7,6 +7,7 @@
 //! looks like (the warning), its documentation (the README's table is generated from it and a
 //! test keeps the two equal) and how a value is applied.
 
+use fdguard_report::detect::suppress::Rule;
 use fdguard_report::template::PathTemplate;
 use once_cell::sync::OnceCell;
 use std::path::PathBuf;
@@ -409,6 +410,18 @@ pub fn get() -> &'static Config {
 /// Stores the parsed configuration (constructor).
 pub fn install(config: Config) {
     let _ = CONFIG.set(config);
+}
+
+static SUPPRESSIONS: OnceCell<Vec<Rule>> = OnceCell::new();
+
+/// The loaded suppression rules, if a file was configured (`FDGUARD_SUPPRESSIONS`).
+pub fn suppressions() -> Option<&'static [Rule]> {
+    SUPPRESSIONS.get().map(Vec::as_slice)
+}
+
+/// Stores the rules read from the suppressions file (constructor).
+pub fn install_suppressions(rules: Vec<Rule>) {
+    let _ = SUPPRESSIONS.set(rules);
 }
 
 /// Parses the variables returned by `lookup`. Returns the config and one warning line per bad

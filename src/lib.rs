@@ -15,8 +15,10 @@
 //! lines state its one job.
 //!
 //! Unsafe code is denied crate-wide and allowed, with a `// SAFETY:` comment on every block,
-//! only in the modules that must talk to libc or the loader (each says so at its top with
-//! `#![allow(unsafe_code)]`).
+//! only in the files that must talk to libc or the loader or read foreign memory: each opts in
+//! at its top with `#![allow(unsafe_code)] // <why>`. Plain libc calls are small safe
+//! functions in `platform/` instead. `tests/layering.rs` checks all of this and the layering
+//! above (imports only point down; no import loop).
 #![deny(unsafe_code)]
 // In unit tests the hooks are not exported (so the test binary never interposes itself), which
 // leaves most of the crate unreachable from the test harness.

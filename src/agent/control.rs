@@ -12,9 +12,9 @@
 //! directory that is a symlink, owned by anyone but our euid or root, or writable by group or
 //! others; a request that is not a regular file owned by our euid or root; a malformed
 //! request; an output path outside `<channel dir>/answer.*/`.
-#![allow(unsafe_code)]
 
 use crate::config::Format;
+use crate::platform::{fs, process};
 use fdguard_report::request::{self, RequestFormat};
 use std::ffi::CString;
 use std::io::Read;
@@ -59,9 +59,8 @@ impl Channel {
     /// Re-decides the directory when our euid or pid changed, and every
     /// [`request::RECHECK_POLLS`] polls (a runtime directory may appear or go).
     fn refresh(&mut self) {
-        // SAFETY: geteuid has no preconditions.
-        let euid = unsafe { libc::geteuid() };
-        let pid = crate::platform::process::pid();
+        let euid = process::euid();
+        let pid = process::pid();
         self.polls = self.polls.wrapping_add(1);
         if euid == self.euid
             && pid == self.pid
@@ -84,21 +83,7 @@ impl Channel {
     }
 
     fn poll_inner(&self) -> bool {
-        let Some(path) = &self.request else {
-            return false;
-        };
-        // SAFETY: zeroed stat is a valid out-buffer; `path` is a valid C string.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: as above; fstatat with AT_FDCWD and AT_SYMLINK_NOFOLLOW opens nothing.
-        let rc = unsafe {
-            libc::fstatat(
-                libc::AT_FDCWD,
-                path.as_ptr(),
-                &mut st,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
-        rc == 0
+        self.request.as_deref().is_some_and(fs::exists_no_follow)
     }
 
     /// Takes (reads, then removes) the request addressed to this process, if a valid one is
@@ -132,8 +117,7 @@ impl Channel {
         drop(file);
         // Consumed, valid or not: a bad request must not be read again every poll.
         if let Some(c_path) = &self.request {
-            // SAFETY: valid C string.
-            unsafe { libc::unlink(c_path.as_ptr()) };
+            fs::unlink(c_path);
         }
         read.ok()?;
         let parsed = request::Request::parse(&text)?;
@@ -166,8 +150,7 @@ mod tests {
 
     /// A channel pointed at `dir` (the tests never call `refresh`, which would re-decide it).
     fn channel_at(dir: &std::path::Path) -> Channel {
-        // SAFETY: geteuid has no preconditions.
-        let euid = unsafe { libc::geteuid() };
+        let euid = process::euid();
         let pid = std::process::id() as i32;
         let path = dir.join(request::request_file_name(pid));
         Channel {

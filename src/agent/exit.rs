@@ -9,12 +9,11 @@
 //! (async-signal-safe), and the wait ends once the report has made no progress for
 //! [`STALL_NS`]. When the `fdguard` thread does not exist, the report is skipped with one
 //! stderr line, never risked.
-#![allow(unsafe_code)]
 
 use super::thread;
 use crate::config;
 use crate::platform::guard::{self, Guard};
-use crate::platform::{clock, futex, log, real};
+use crate::platform::{clock, futex, log, process, real};
 use crate::report::{self, Destination};
 use fdguard_report::Trigger;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -39,17 +38,16 @@ const STALL_NS: u64 = 5_000_000_000;
 extern "C" fn at_exit() {
     let status = before_exit(0, false);
     if status != 0 {
-        // FDGUARD_EXITCODE applies: flush stdio as exit() would, then leave with that status.
-        // SAFETY: fflush(NULL) flushes all streams; we are in an atexit handler, not a signal.
-        unsafe { libc::fflush(std::ptr::null_mut()) };
+        // FDGUARD_EXITCODE applies: flush stdio as exit() would, then leave with that status
+        // (an atexit handler, not a signal handler: stdio may be used here).
+        process::flush_stdio();
         real::exit_now(status, false);
     }
 }
 
 /// Registers the exit report (constructor).
 pub fn install_atexit() {
-    // SAFETY: at_exit is a valid extern "C" fn with no arguments.
-    unsafe { libc::atexit(at_exit) };
+    process::at_exit(at_exit);
 }
 
 /// Writes the exit report once, if the policy says so, and returns the status the process

@@ -18,7 +18,6 @@
 //! malloc): there the child's thread waits for its next socket. Cost: one pthread_create per
 //! fork of a process that holds sockets, also when the child execs at once (vfork and
 //! posix_spawn children run no fork handlers and pay nothing).
-#![allow(unsafe_code)]
 
 use super::{exit, signal, thread};
 use crate::config;
@@ -45,6 +44,5 @@ extern "C" fn in_child() {
 
 /// Registers the fork handlers (constructor).
 pub fn install_handlers() {
-    // SAFETY: `in_child` is a valid extern "C" fn; null prepare/parent handlers are allowed.
-    unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+    process::at_fork_in_child(in_child);
 }

@@ -31,13 +31,12 @@
 //!   namespace where the number is alive); the age test keeps a file that a new process with a
 //!   reused pid has just taken over. Until then `fdguard_last_update_timestamp_seconds` tells a
 //!   query that the series are stale (README, "Fleet").
-#![allow(unsafe_code)]
 
 use super::watch;
 use crate::annotate::checkpoints;
 use crate::config;
 use crate::platform::guard;
-use crate::platform::{clock, errno, kernel, log, process, procfs, real};
+use crate::platform::{clock, errno, fs, kernel, log, process, procfs, real};
 use crate::report::symbolize::Symbolizer;
 use crate::report::{build, snapshot, write};
 use crate::track::record::NO_STACK;
@@ -142,12 +141,7 @@ pub fn remove_at_exit() {
             if PHASE.load(Ordering::Acquire) == tag(pid, CLOSED_SEEN) {
                 break;
             }
-            let ms = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 1_000_000,
-            };
-            // SAFETY: nanosleep with a valid timespec and no remainder pointer.
-            unsafe { libc::nanosleep(&ms, std::ptr::null_mut()) };
+            clock::nap_ns(1_000_000);
         }
     }
     if WRITER_PID.load(Ordering::Acquire) != pid {
@@ -180,16 +174,13 @@ pub fn remove_at_exit() {
         name[len] = b;
         len += 1;
     }
-    // SAFETY: `dir` is a valid C string; O_PATH opens the directory without reading it.
-    let dfd = unsafe {
-        libc::open(
-            dir.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
+    // O_PATH opens the directory without reading it.
+    let dfd = fs::open(dir, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC, 0);
     if dfd >= 0 {
-        // SAFETY: `name` is NUL-terminated (zero-initialised, at most 23 bytes written).
-        unsafe { libc::unlinkat(dfd, name.as_ptr().cast(), 0) };
+        // `name` is NUL-terminated: zero-initialised, at most 23 bytes written.
+        if let Ok(name) = std::ffi::CStr::from_bytes_until_nul(&name) {
+            fs::unlink_at(dfd, name);
+        }
         real::close(dfd);
     }
     errno::set_errno(saved);
@@ -461,7 +452,7 @@ fn collect(program: &str) -> (Report, Vec<build::StateSeen>) {
         build::live_sockets(&snap.records, now, pid, &mut |_| Vec::new(), &|| {});
     let settings = build::detector_settings(Trigger::Signal, now, &checkpoints::all());
     let findings = detect::run(&sockets, &settings);
-    let rules = crate::init::suppressions().unwrap_or(&[]);
+    let rules = config::suppressions().unwrap_or(&[]);
     if rules.iter().any(|r| r.kind == RuleKind::Leak) {
         let named: HashSet<i32> = findings.iter().flat_map(|f| f.fds.clone()).collect();
         let mut symbolizer = Symbolizer::new(program);
@@ -639,11 +630,7 @@ fn pid_of_file(name: &str) -> Option<i32> {
 
 /// True unless `pid` certainly names no process (`kill(pid, 0)` fails with ESRCH).
 fn alive(pid: i32) -> bool {
-    let saved = errno::errno();
-    // SAFETY: signal 0 only checks that the process exists; nothing is delivered.
-    let gone = unsafe { libc::kill(pid, 0) } != 0 && errno::errno() == libc::ESRCH;
-    errno::set_errno(saved);
-    !gone
+    !process::is_gone(pid)
 }
 
 /// Removes the files of processes that died without exiting (see the module documentation).

@@ -1,7 +1,7 @@
 //! The report signal (`FDGUARD_SIGNAL`, SIGUSR1 by default). The handler only bumps an atomic
 //! and wakes the `fdguard` thread (no fd needed, nothing allocated), then calls the handler
 //! that was installed before ours.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // sigaction, and calling the handler installed before ours.
 
 use super::thread;
 use crate::platform::errno::{errno, set_errno};

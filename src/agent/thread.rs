@@ -23,7 +23,7 @@
 //! one place where what is due each tick is done: the report-request channel every
 //! [`REQUEST_PERIOD`] (one `lstat`, see `control`), the watcher every `FDGUARD_WATCH_MS`,
 //! label reclaim every second.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // the thread is made with pthread_create (signals blocked from birth).
 
 use super::{control, exit, signal, watch};
 use crate::annotate::labels;

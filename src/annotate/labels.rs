@@ -18,7 +18,7 @@
 //!   socket, else replaces the label of the oldest socket nearby.
 //! - Bound: at most [`CAPACITY`] sockets labelled at once, ≈ 4.4 MiB of address space, of
 //!   which only the pages holding labels are ever touched.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // the lock-free table lives in memory it maps itself.
 
 use crate::track::table;
 use std::collections::BTreeMap;

@@ -1,4 +1,5 @@
-//! accept(2), accept4(2).
+//! The accept(2) and accept4(2) hooks: a socket accepted on a listener is recorded with its
+//! peer.
 //!
 //! The peer comes from the kernel, never from the caller's memory: when the caller asked for
 //! the address (non-NULL `addr`), the hook asks `getpeername` on the new socket, into a buffer
@@ -10,7 +11,7 @@
 //! one. Cost: one system call per accept that asked for the address (the caller is paying
 //! for one copy of it already). With a NULL `addr` nothing is read now: the report asks the
 //! kernel later, as for any record without a confirmed peer.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // an exported libc symbol (`no_mangle`) with C pointers.
 
 use super::events;
 use crate::platform::errno::ErrnoKeeper;

@@ -1,9 +1,10 @@
-//! close(2), close_range(2), closefrom(3).
+//! The close(2), close_range(2) and closefrom(3) hooks: the records of the fds being closed
+//! are retired.
 //!
 //! WARNING: async-signal-safe. The record is retired BEFORE the real call (see `table`); no
 //! allocation, no lock, NO LOGGING: the caller may be closing fd 2 itself, be in a signal
 //! handler, or be a vfork child.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // exported libc symbols (`no_mangle`).
 
 use super::events;
 use crate::platform::real;

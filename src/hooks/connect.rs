@@ -1,4 +1,4 @@
-//! connect(2).
+//! The connect(2) hook: every attempt records the address it was given and how it ended.
 //!
 //! The address is read only where the kernel itself read it: Linux looks the fd up (EBADF),
 //! then copies `len` bytes from the caller (EFAULT when they are not readable; a length above
@@ -8,12 +8,12 @@
 //! path: no system call). After any other failure — including a seccomp filter's errno, which
 //! comes before the kernel reads anything — they are read with `process_vm_readv` on our own
 //! process, which returns EFAULT instead of faulting. A bad pointer can never crash the host.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // an exported libc symbol (`no_mangle`) reading the caller's address.
 
 use super::events;
 use crate::platform::errno::{ErrnoKeeper, errno};
 use crate::platform::real;
-use crate::track::sockaddr::{self as addr_util, PeerAddr};
+use crate::track::sockaddr::PeerAddr;
 use libc::{c_int, sockaddr, socklen_t};
 
 /// Interposed `connect(2)`. Every attempt's address is recorded (see `events::connected`).
@@ -47,8 +47,12 @@ unsafe fn attempted_peer(
     }
     match result_errno {
         // The call went past the copy: the kernel read `len` bytes at `addr`.
-        // SAFETY: readable, as the kernel just proved; at most PeerAddr::CAPACITY are read.
-        0 | libc::EINPROGRESS => Some(unsafe { addr_util::copy_from_caller(addr, len) }),
+        0 | libc::EINPROGRESS => {
+            // SAFETY: readable, as the kernel just proved; at most PeerAddr::CAPACITY are read.
+            let bytes =
+                unsafe { std::slice::from_raw_parts(addr.cast::<u8>(), n.min(PeerAddr::CAPACITY)) };
+            Some(PeerAddr::from_bytes(bytes))
+        }
         // Polling a connect in progress, or no socket: the address does not matter.
         libc::EALREADY | libc::EISCONN | libc::EBADF | libc::ENOTSOCK | libc::EFAULT => None,
         _ => {

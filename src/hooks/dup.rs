@@ -1,9 +1,10 @@
-//! dup(2), dup2(2), dup3(2), fcntl(2) with F_DUPFD / F_DUPFD_CLOEXEC.
+//! The dup(2), dup2(2), dup3(2) and fcntl(2) (F_DUPFD, F_DUPFD_CLOEXEC) hooks: a new fd for
+//! a tracked socket is recorded as a duplicate of it.
 //!
 //! The new fd's bookkeeping runs after the real call: the number stays occupied from the
 //! kernel's implicit close (dup2 over a live fd) to our update, so no other socket can be
 //! handed that number in between.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // exported libc symbols (`no_mangle`); fcntl's argument may be a pointer.
 
 use super::events;
 use crate::platform::errno::ErrnoKeeper;

@@ -5,7 +5,6 @@
 //! Creation-side events run inside [`guard::bookkeeping`] (reentrancy guard + panic boundary).
 //! Close-side events ([`before_close`], [`before_close_range`]) must stay async-signal-safe: they
 //! only touch the table's atomics.
-#![allow(unsafe_code)]
 
 use crate::agent::thread;
 use crate::platform::guard::{self, Guard};

@@ -7,7 +7,6 @@
 //! never interposes itself.
 //!
 //! cbindgen:ignore
-#![allow(unsafe_code)]
 
 mod accept;
 mod close;

@@ -10,7 +10,7 @@
 //! created); after a failure — the host has threads of its own — it is started again at once.
 //! `setns(fd, 0)` may be any namespace, and a pidfd with flags may include either: both stop
 //! the thread too.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // exported libc symbols (`no_mangle`).
 
 use super::events;
 use crate::platform::errno::ErrnoKeeper;

@@ -1,5 +1,6 @@
-//! _exit(2), _Exit(3) and vfork(2).
-#![allow(unsafe_code)]
+//! The _exit(2), _Exit(3) and vfork(2) hooks: abrupt exits still get their exit report; a
+//! vfork child, running on its parent's memory, records nothing.
+#![allow(unsafe_code)] // exported libc symbols (`no_mangle`), one a naked function.
 
 use crate::agent::exit;
 use crate::platform::real;

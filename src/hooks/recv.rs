@@ -4,7 +4,7 @@
 //! read it, and wrote `msg_controllen` back into it) and, inside the control buffer, the first
 //! `msg_controllen` bytes — exactly what the kernel put there, never the caller's capacity.
 //! A call without a control buffer (nearly every recvmsg of a data path) costs one comparison.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // exported libc symbols (`no_mangle`) reading the caller's msghdr.
 
 use super::events;
 use crate::platform::errno::ErrnoKeeper;

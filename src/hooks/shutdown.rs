@@ -1,5 +1,5 @@
-//! shutdown(2).
-#![allow(unsafe_code)]
+//! The shutdown(2) hook: a socket shut down is recorded as such (which direction, when).
+#![allow(unsafe_code)] // an exported libc symbol (`no_mangle`).
 
 use super::events;
 use crate::platform::errno::ErrnoKeeper;

@@ -1,5 +1,6 @@
-//! socket(2), socketpair(2), listen(2).
-#![allow(unsafe_code)]
+//! The socket(2), socketpair(2) and listen(2) hooks: new sockets are recorded with their
+//! creating stack; a socket that listens becomes a listener.
+#![allow(unsafe_code)] // exported libc symbols (`no_mangle`) with C pointers.
 
 use super::events;
 use crate::platform::errno::ErrnoKeeper;

@@ -1,6 +1,6 @@
 //! pthread_setname_np(3): only to learn that thread names changed, so the per-thread name
 //! cache in `events` is refreshed (reports show the creating thread's name).
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // an exported libc symbol (`no_mangle`).
 
 use crate::platform::{process, real};
 use libc::{c_char, c_int, pthread_t};

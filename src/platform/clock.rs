@@ -1,5 +1,6 @@
-//! Time: monotonic nanoseconds for ages (vDSO, async-signal-safe) and the load instant.
-#![allow(unsafe_code)]
+//! Time: monotonic nanoseconds for ages (vDSO, async-signal-safe), the load instant, and a
+//! short async-signal-safe sleep.
+#![allow(unsafe_code)] // clock_gettime and nanosleep take pointers.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -49,4 +50,15 @@ pub fn secs_between(earlier: u64, later: u64) -> f64 {
 /// whatever else competes for the cores (the metrics writer's budget is counted in it).
 pub fn thread_cpu_ns() -> u64 {
     read(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// Sleeps about `ns` nanoseconds (less when a signal interrupts it). Async-signal-safe
+/// (`nanosleep`), unlike `std::thread::sleep`, which retries until the time has passed.
+pub fn nap_ns(ns: u64) {
+    let ts = libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: a valid timespec and no remainder pointer.
+    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
 }

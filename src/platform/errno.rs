@@ -1,6 +1,6 @@
 //! The calling thread's `errno`: read, set, and kept across our bookkeeping. Hooks must return
 //! exactly the errno the real call set (bionic's ErrnoRestorer).
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // errno is read and written through __errno_location.
 
 /// Restores `errno` when dropped: hooks must return exactly the errno the real call set.
 pub struct ErrnoKeeper(i32);

@@ -1,7 +1,7 @@
 //! Futex wait and wake on an atomic word: how the signal handler and exiting threads wake the
 //! `fdguard` thread, and how an exiting thread waits for it. Async-signal-safe (one system
 //! call, no memory touched but the word).
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // the futex system call.
 
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;

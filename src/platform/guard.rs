@@ -8,7 +8,6 @@
 //!
 //! WARNING: the thread-locals here are `const`-initialised and have no destructor, so touching
 //! them never allocates or registers anything (redhook#15) — keep it that way.
-#![allow(unsafe_code)]
 
 use std::cell::Cell;
 use std::marker::PhantomData;

@@ -4,7 +4,7 @@
 //! do). Writing there would corrupt the host's data, so we only write while fd 2 is still the
 //! file it was when fdguard loaded (same device and inode). Writes are raw syscalls: usable from
 //! any context, including after a fault.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // raw fstat and poll on stderr.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 

@@ -11,10 +11,12 @@
 //! - `process`: facts about this process and thread (pid, tid, thread name);
 //! - `kernel`: questions asked of the kernel about one socket fd (TCP state, addresses, type);
 //! - `procfs`: the process's open fds as `/proc/self/fd` lists them;
+//! - `fs`: files and descriptors fdguard opens on its own behalf (stat, open, rename, poll, …);
 //! - `stack`: stacks fdguard owns, so deep work never runs on a host thread's small stack.
 
 pub mod clock;
 pub mod errno;
+pub mod fs;
 pub mod futex;
 pub mod guard;
 pub mod kernel;

@@ -1,6 +1,7 @@
 //! Facts about this process and the calling thread: pid, tid and thread name, cached so the
-//! socket-creation path pays no system call for them.
-#![allow(unsafe_code)]
+//! socket-creation path pays no system call for them; the effective uid, whether another pid
+//! is alive; and the process-wide handlers libc offers (atexit, pthread_atfork).
+#![allow(unsafe_code)] // libc calls with pointers (argv, prctl's buffer, handler registration).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
@@ -115,4 +116,42 @@ fn read_thread_name() -> [u8; 16] {
         )
     };
     name
+}
+
+/// The effective uid (`geteuid`, re-read at every call: a worker may drop privileges).
+#[inline]
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// True when `pid` certainly names no process (`kill(pid, 0)` fails with ESRCH). Keeps the
+/// caller's errno.
+pub fn is_gone(pid: i32) -> bool {
+    let saved = crate::platform::errno::errno();
+    // SAFETY: signal 0 only checks that the process exists; nothing is delivered.
+    let gone = unsafe { libc::kill(pid, 0) } != 0 && crate::platform::errno::errno() == libc::ESRCH;
+    crate::platform::errno::set_errno(saved);
+    gone
+}
+
+/// Registers `handler` with `atexit(3)` (run by `exit()` and a return from `main`).
+pub fn at_exit(handler: extern "C" fn()) {
+    // SAFETY: `handler` is a valid function taking no arguments, for the process's lifetime.
+    unsafe { libc::atexit(handler) };
+}
+
+/// Registers `handler` to run in the child of every `fork()` (`pthread_atfork`, no prepare or
+/// parent handler).
+pub fn at_fork_in_child(handler: extern "C" fn()) {
+    // SAFETY: `handler` is a valid function taking no arguments; null prepare and parent
+    // handlers are allowed.
+    unsafe { libc::pthread_atfork(None, None, Some(handler as unsafe extern "C" fn())) };
+}
+
+/// Flushes every stdio output stream, as `exit()` does (`fflush(NULL)`). Not
+/// async-signal-safe: from an atexit handler, not a signal handler.
+pub fn flush_stdio() {
+    // SAFETY: fflush(NULL) flushes all open output streams.
+    unsafe { libc::fflush(std::ptr::null_mut()) };
 }

@@ -10,7 +10,7 @@
 //! system call, which has the same return value and errno contract.
 //!
 //! [`Guard`]: crate::platform::guard::Guard
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // dlsym, calls through the resolved pointers, raw syscalls.
 
 use libc::{c_int, c_long, c_uint, c_ulong, c_void, sockaddr, socklen_t};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -341,6 +341,20 @@ pub unsafe fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong, use64: bool) -> c_int {
         // SAFETY: raw syscall with the same arguments and errno contract.
         None => raw_syscall_result(unsafe { libc::syscall(libc::SYS_fcntl, fd, cmd, arg) }),
     }
+}
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, lowest)`: a close-on-exec duplicate of `fd` at the lowest free
+/// number not below `lowest`. Returns the new fd or -1.
+pub fn dup_cloexec_at_least(fd: c_int, lowest: c_int) -> c_int {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int argument.
+    unsafe { fcntl(fd, libc::F_DUPFD_CLOEXEC, lowest as c_ulong, false) }
+}
+
+/// `fcntl(fd, F_SETFL, flags)`: sets the file status flags (O_NONBLOCK, O_APPEND, …).
+/// Returns 0 or -1.
+pub fn set_status_flags(fd: c_int, flags: c_int) -> c_int {
+    // SAFETY: F_SETFL takes an int argument.
+    unsafe { fcntl(fd, libc::F_SETFL, flags as c_ulong, false) }
 }
 
 /// `_exit(2)` (`which_exit` false) or `_Exit(3)` (true).

@@ -23,7 +23,7 @@
 //! says "CFA = rbp + 16", so any unwinder (libgcc's, a debugger's, a profiler's) walks from the
 //! new stack back onto the host's as if nothing had happened. Other architectures run the
 //! function in place.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // maps stacks and switches onto them (assembly).
 
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};

@@ -11,7 +11,6 @@
 //! `fdguard` thread (requests, exit), or the caller's thread (C API); always inside the guard.
 //! Nothing here writes into the live table: what a report learns about the sockets' TCP
 //! states goes back to the caller ([`Written::states`]), for the watcher to record.
-#![allow(unsafe_code)]
 
 pub mod build;
 pub mod interleave;

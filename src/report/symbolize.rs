@@ -4,7 +4,7 @@
 //! file:line where debug info exists (the `backtrace` crate's DWARF reader), and otherwise the
 //! nearest symbol the module still exports (`dladdr`'s answer, written `symbol+0xOFF`) — the
 //! only name a stripped module such as a grpcio wheel's cygrpc can give.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // dladdr1 and the backtrace crate's unsynchronised resolver.
 
 use super::interleave::PythonFrame;
 use crate::track::python::{self, slot};

@@ -21,10 +21,10 @@
 //!   The reservation costs the host one descriptor of its budget.
 //!
 //! Failures come back as one line of text; the caller prints it and falls back to stderr.
-#![allow(unsafe_code)]
 
 use crate::config::Sink;
-use crate::platform::{errno::errno, log, real};
+use crate::platform::fs::{self, Identity};
+use crate::platform::{errno::errno, log, process, real};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -45,21 +45,6 @@ fn errno_text(err: i32) -> String {
     std::io::Error::from_raw_os_error(err).to_string()
 }
 
-/// (st_dev, st_ino, st_mode, st_uid) of what `fd` (or `path`, following links) is.
-fn identity_of(fd: Option<i32>, path: Option<&CString>) -> Option<(u64, u64, u32, u32)> {
-    // SAFETY: zeroed stat is a valid out-buffer.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat/stat with a valid out-pointer and, for stat, a valid C string.
-    let rc = unsafe {
-        match (fd, path) {
-            (Some(fd), _) => libc::fstat(fd, &mut st),
-            (None, Some(p)) => libc::stat(p.as_ptr(), &mut st),
-            (None, None) => -1,
-        }
-    };
-    (rc == 0).then_some((st.st_dev, st.st_ino, st.st_mode, st.st_uid))
-}
-
 /// Decides, once at load, where configured reports go (see the module documentation).
 /// Returns the sink and, when the user should know, one line of explanation.
 pub fn settle_sink(sink: Sink) -> (Sink, Option<String>) {
@@ -68,9 +53,14 @@ pub fn settle_sink(sink: Sink) -> (Sink, Option<String>) {
     };
     if !template.contains('%')
         && let Ok(c_path) = CString::new(template.as_bytes())
-        && let Some((dev, ino, mode, uid)) = identity_of(None, Some(&c_path))
+        && let Some(Identity {
+            dev,
+            ino,
+            mode,
+            uid,
+        }) = fs::stat(&c_path)
     {
-        let same_as = |fd| identity_of(Some(fd), None).is_some_and(|i| (i.0, i.1) == (dev, ino));
+        let same_as = |fd| fs::fstat(fd).is_some_and(|i| (i.dev, i.ino) == (dev, ino));
         if same_as(2) {
             return (Sink::Stderr, None);
         }
@@ -83,8 +73,7 @@ pub fn settle_sink(sink: Sink) -> (Sink, Option<String>) {
                 )),
             );
         }
-        // SAFETY: geteuid has no preconditions.
-        let euid = unsafe { libc::geteuid() };
+        let euid = process::euid();
         let kind = mode & libc::S_IFMT;
         if (kind == libc::S_IFCHR || kind == libc::S_IFIFO) && (uid == euid || uid == 0) {
             return (Sink::Device(absolute(&template)), None);
@@ -106,15 +95,9 @@ fn absolute(path: &str) -> String {
 
 /// Waits until `fd` accepts data (poll), at most `wait`. Returns false on a timeout or error.
 fn wait_writable(fd: i32, wait: Duration) -> bool {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
     let ms = wait.as_millis().clamp(1, 1000) as i32;
-    // SAFETY: one valid pollfd.
-    let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-    rc > 0 && pfd.revents & (libc::POLLERR | libc::POLLNVAL) == 0
+    let (rc, revents) = fs::poll_one(fd, libc::POLLOUT, ms);
+    rc > 0 && revents & (libc::POLLERR | libc::POLLNVAL) == 0
 }
 
 /// Writes all of `bytes` to `fd`. A descriptor that would block is waited for while the
@@ -149,11 +132,8 @@ pub fn write_all_fd(fd: i32, bytes: &[u8], progress: &dyn Fn()) -> Result<(), i3
 fn temp_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut bytes = [0u8; 8];
-    // SAFETY: getrandom writes at most `bytes.len()` bytes into our buffer; GRND_NONBLOCK
-    // never waits for the entropy pool.
-    let got =
-        unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK) };
-    let value = if got == bytes.len() as isize {
+    // Never waits for the entropy pool.
+    let value = if fs::random_bytes(&mut bytes) {
         u64::from_ne_bytes(bytes)
     } else {
         let mut h = crate::platform::clock::now_ns()
@@ -201,9 +181,7 @@ pub fn write_file_mode(
         let temp = dir.join(temp_name());
         let c_temp = CString::new(temp.to_string_lossy().as_bytes())
             .map_err(|_| format!("{path} contains a NUL byte"))?;
-        // SAFETY: `c_temp` is a valid C string; open with O_CREAT takes the mode as third
-        // argument.
-        let fd = unsafe { libc::open(c_temp.as_ptr(), flags, 0o600 as libc::c_uint) };
+        let fd = fs::open(&c_temp, flags, 0o600);
         if fd >= 0 {
             break (fd, temp, c_temp);
         }
@@ -218,13 +196,12 @@ pub fn write_file_mode(
             ));
         }
     };
-    // SAFETY: fchmod on the fd just opened. Only for a mode other than the one created with:
-    // reports keep exactly the behaviour they had (0600 less the umask).
-    if mode != 0o600 && unsafe { libc::fchmod(fd, mode) } != 0 {
+    // Only for a mode other than the one created with: reports keep exactly the behaviour
+    // they had (0600 less the umask).
+    if mode != 0o600 && fs::fchmod(fd, mode) != 0 {
         let err = errno();
         real::close(fd);
-        // SAFETY: `c_temp` is a valid C string.
-        unsafe { libc::unlink(c_temp.as_ptr()) };
+        fs::unlink(&c_temp);
         return Err(format!(
             "cannot set the mode of {path}: {}",
             errno_text(err)
@@ -233,15 +210,13 @@ pub fn write_file_mode(
     let written = write_all_fd(fd, bytes, progress);
     real::close(fd);
     let cleanup = || {
-        // SAFETY: `c_temp` is a valid C string.
-        unsafe { libc::unlink(c_temp.as_ptr()) };
+        fs::unlink(&c_temp);
     };
     if let Err(err) = written {
         cleanup();
         return Err(format!("cannot write {path}: {}", errno_text(err)));
     }
-    // SAFETY: both are valid C strings.
-    if unsafe { libc::rename(c_temp.as_ptr(), c_final.as_ptr()) } != 0 {
+    if fs::rename(&c_temp, &c_final) != 0 {
         let err = errno();
         cleanup();
         return Err(format!(
@@ -259,8 +234,7 @@ pub fn write_device(path: &str, bytes: &[u8], progress: &dyn Fn()) -> Result<(),
     let c_path =
         CString::new(path.as_bytes()).map_err(|_| format!("{path} contains a NUL byte"))?;
     let flags = libc::O_WRONLY | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC;
-    // SAFETY: valid C string; no mode needed without O_CREAT.
-    let fd = unsafe { libc::open(c_path.as_ptr(), flags) };
+    let fd = fs::open(&c_path, flags, 0);
     if fd < 0 {
         return Err(format!("cannot open {path}: {}", errno_text(errno())));
     }
@@ -278,8 +252,7 @@ pub fn check_directory(path: &str) -> Result<(), String> {
     };
     let c_dir = CString::new(dir.to_string_lossy().as_bytes())
         .map_err(|_| "the path contains a NUL byte".to_string())?;
-    // SAFETY: valid C string.
-    if unsafe { libc::access(c_dir.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+    if fs::access(&c_dir, libc::W_OK | libc::X_OK) != 0 {
         FALLBACK_TOLD.store(true, Ordering::Relaxed);
         return Err(format!(
             "directory {} is not writable: {}",
@@ -304,24 +277,22 @@ pub fn reserve_fd() {
     if RESERVED.load(Ordering::Acquire) >= 0 || ROOMS.load(Ordering::Acquire) > 0 {
         return;
     }
-    // SAFETY: memfd_create with a NUL-terminated name; MFD_CLOEXEC keeps it out of exec'd
-    // programs.
-    let fd = unsafe { libc::memfd_create(c"fdguard-reserve".as_ptr(), libc::MFD_CLOEXEC) };
+    // MFD_CLOEXEC keeps it out of exec'd programs.
+    let fd = fs::memfd_create(c"fdguard-reserve", libc::MFD_CLOEXEC);
     if fd < 0 {
         return;
     }
     // Far from the numbers the host uses, without growing its fd table past 1024 entries.
     let (soft, _) = crate::platform::kernel::nofile_limit();
     let high = soft.clamp(4, 1024) as i32 - 1;
-    // SAFETY: F_DUPFD_CLOEXEC takes an int; `fd` is ours.
-    let moved = unsafe { real::fcntl(fd, libc::F_DUPFD_CLOEXEC, high as libc::c_ulong, false) };
+    let moved = real::dup_cloexec_at_least(fd, high);
     let fd = if moved >= 0 {
         real::close(fd);
         moved
     } else {
         fd
     };
-    let Some((dev, ino, _, _)) = identity_of(Some(fd), None) else {
+    let Some(Identity { dev, ino, .. }) = fs::fstat(fd) else {
         real::close(fd);
         return;
     };
@@ -347,9 +318,9 @@ impl Room {
         ROOMS.fetch_add(1, Ordering::AcqRel);
         let fd = RESERVED.swap(-1, Ordering::AcqRel);
         if fd >= 0 {
-            let ours = identity_of(Some(fd), None).is_some_and(|(dev, ino, _, _)| {
-                dev == RESERVED_DEV.load(Ordering::Relaxed)
-                    && ino == RESERVED_INO.load(Ordering::Relaxed)
+            let ours = fs::fstat(fd).is_some_and(|i| {
+                i.dev == RESERVED_DEV.load(Ordering::Relaxed)
+                    && i.ino == RESERVED_INO.load(Ordering::Relaxed)
             });
             if ours {
                 real::close(fd);
@@ -391,8 +362,7 @@ pub fn after_fork_in_child() {
 /// to go.
 fn runtime_dir() -> Option<std::path::PathBuf> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
+    let euid = process::euid();
     let dir = fdguard_report::request::channel_dir(euid);
     // Never more than the last component: /run/user/<uid> (ours, checked) or /tmp exist.
     let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);

@@ -10,7 +10,7 @@
 //! cannot bound, a module it could not register yet) and the whole path when
 //! [`set_fast_unwind`]`(false)`. Both record the same addresses (return addresses), so a stack
 //! interns to the same id whichever unwinder captured it.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // the lock-free stack table's mapping, libgcc's unwinder, dl_iterate_phdr.
 
 use super::record::NO_STACK;
 use crate::platform::stack::OwnStack;
@@ -264,7 +264,7 @@ fn capture_on_own_stack(regs: super::unwind::Regs, depth: usize) -> u32 {
         None => capture_with_libgcc(out),
     };
     // The calling thread's Python frames, if the host is CPython (issue 16, python/mod.rs).
-    let n = super::python::append(&mut buf, n);
+    let n = super::python::append(&mut buf, n, depth);
     if n == 0 {
         return NO_STACK;
     }

@@ -1,10 +1,9 @@
-//! Socket addresses: [`PeerAddr`], the raw bytes a record keeps; copying a caller's `sockaddr`
-//! safely on the hot path; formatting it at report time.
+//! Socket addresses: [`PeerAddr`], the raw bytes a record keeps (the hooks copy them from the
+//! caller's `sockaddr`, see `hooks::connect`); formatting them at report time.
 //!
-//! Foreign memory is read defensively (rustix's read_sockaddr): the family is read first, the
+//! The bytes are parsed defensively (rustix's read_sockaddr): the family is read first, the
 //! length is checked against that family's struct before any field is used, and anything
 //! unexpected becomes "unknown peer" rather than an error.
-#![allow(unsafe_code)]
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -77,21 +76,6 @@ impl std::fmt::Debug for PeerAddr {
             None => write!(f, "<{} bytes>", self.len),
         }
     }
-}
-
-/// Copies the caller's address bytes. Returns `PeerAddr::NONE` for a null pointer or a length
-/// too short to hold a family.
-///
-/// # Safety
-/// `addr` must be null or point to at least `len` readable bytes (connect(2)'s own contract).
-pub unsafe fn copy_from_caller(addr: *const libc::sockaddr, len: libc::socklen_t) -> PeerAddr {
-    if addr.is_null() || (len as usize) < std::mem::size_of::<libc::sa_family_t>() {
-        return PeerAddr::NONE;
-    }
-    let n = (len as usize).min(PeerAddr::CAPACITY);
-    // SAFETY: the caller guarantees `len` readable bytes at `addr`; we read at most `len`.
-    let bytes = unsafe { std::slice::from_raw_parts(addr.cast::<u8>(), n) };
-    PeerAddr::from_bytes(bytes)
 }
 
 fn family_of(raw: &[u8]) -> Option<i32> {
@@ -202,8 +186,6 @@ mod tests {
         assert_eq!(format(&[]), None);
         assert_eq!(format(&v4([1, 2, 3, 4], 1)[..5]), None);
         assert_eq!(format(&[0xff, 0x7f, 1, 2]), None);
-        // SAFETY: null pointer is explicitly allowed.
-        assert_eq!(unsafe { copy_from_caller(std::ptr::null(), 16) }.len, 0);
     }
 
     #[test]

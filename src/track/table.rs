@@ -14,7 +14,7 @@
 //! real close, and published AFTER the real creating call. The kernel hands out the same number
 //! only after the real close, so a socket() on another thread that receives the number can never
 //! have its fresh record erased by the closer.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // the lock-free fd table lives in chunks it maps itself.
 
 use super::record::{Origin, Role, SocketRecord, TcpSeen};
 use super::sockaddr::PeerAddr;

@@ -24,7 +24,7 @@
 //! new snapshot. It is taken with a try-lock, at most once per `REFRESH_EVERY` misses and at
 //! most `MAX_REFRESHES` times; old snapshots are leaked on purpose (a capture on another
 //! thread may still be reading one; they are a few KiB each).
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // the unwinder reads stack memory and asks the loader (_dl_find_object).
 
 #[cfg(target_arch = "x86_64")]
 pub use imp::{capture_from, is_known_startup, prepare};

@@ -6,10 +6,11 @@
 //! A version or build whose layout fdguard does not know (before 3.8, after 3.13, a debug or a
 //! free-threaded build, or a 3.13 whose own `_Py_DebugOffsets` disagree with our table) is
 //! refused with a reason that becomes one note in the report; its stacks stay native.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // dlsym, reading CPython's memory to recognise it, the published answer.
 
 use super::layout::{self, Layout};
 use std::ffi::{CStr, c_char, c_int, c_void};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// What capture needs from a supported interpreter.
 #[derive(Debug)]
@@ -32,6 +33,38 @@ pub struct Interpreter {
     /// `_PyEval_EvalFrameDefault`'s code, `[start, end)`: a thread running Python code has a
     /// return address in it on its native stack (see `walk::capture`).
     pub eval_loop: (usize, usize),
+}
+
+/// The interpreter found, published once for every thread: set at most once from a leaked
+/// box, never freed, so a reference to it is good forever. Lock-free (a capture reads it on
+/// the socket() path; a fork child can never inherit it half set).
+pub struct Published(AtomicPtr<Interpreter>);
+
+impl Published {
+    pub const fn new() -> Published {
+        Published(AtomicPtr::new(std::ptr::null_mut()))
+    }
+
+    /// The interpreter, once published.
+    #[inline]
+    pub fn get(&self) -> Option<&'static Interpreter> {
+        let p = self.0.load(Ordering::Acquire);
+        // SAFETY: only `publish` stores a non-null pointer: a leaked Box, never freed.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// Publishes `interpreter` unless one already was. Leaked on purpose: captures on any
+    /// thread may hold the reference forever (and a second, concurrent answer is left unused:
+    /// a few dozen bytes).
+    pub fn publish(&self, interpreter: Interpreter) {
+        let fresh = Box::into_raw(Box::new(interpreter));
+        let _ = self.0.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
 }
 
 /// The answer.

@@ -4,7 +4,7 @@
 //! open-addressing table, mapped on first use, never resized, never locked; an entry is claimed
 //! with a compare-and-swap, written, then published. Names are cut to fixed sizes (see
 //! [`FUNCTION_BYTES`], [`FILE_BYTES`]) so an entry is a fixed 272 bytes.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // the lock-free frame table lives in memory it maps itself.
 
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};

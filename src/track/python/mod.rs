@@ -14,7 +14,6 @@
 //! Python frame is its id with the top bit set, which no user-space return address has, so
 //! native stacks, their hashing and interning are unchanged. The report puts the Python frames
 //! where the interpreter's eval-loop frames were (`report::interleave`).
-#![allow(unsafe_code)]
 
 mod cache;
 mod detect;
@@ -26,8 +25,7 @@ mod walk;
 pub use intern::PyFrame;
 
 use once_cell::sync::OnceCell;
-use std::ptr::null_mut;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// How a Python frame is stored among a stack's return addresses.
 pub mod slot {
@@ -59,7 +57,7 @@ pub mod slot {
 /// Python frames kept per stack by default, and at most (a stack holds 64 words in all).
 pub const DEFAULT_DEPTH: usize = 32;
 
-static INTERPRETER: AtomicPtr<detect::Interpreter> = AtomicPtr::new(null_mut());
+static INTERPRETER: detect::Published = detect::Published::new();
 static DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_DEPTH);
 /// Why the CPython found cannot be read (the report's note).
 static REFUSED: OnceCell<String> = OnceCell::new();
@@ -92,7 +90,7 @@ pub fn configure(depth: usize, test_fault: Option<&str>) {
 /// set of loaded modules changed). Not for the hot path: `dlsym` takes the loader's lock. Two
 /// threads may look at once (no flag to leave held across a fork): the first answer stays.
 pub fn detect() {
-    if !INTERPRETER.load(Ordering::Acquire).is_null() || REFUSED.get().is_some() {
+    if INTERPRETER.get().is_some() || REFUSED.get().is_some() {
         return;
     }
     let found = match (detect::find(), FAULT.load(Ordering::Relaxed)) {
@@ -112,17 +110,7 @@ pub fn detect() {
         (found, _) => found,
     };
     match found {
-        detect::Found::Supported(interpreter) => {
-            // Leaked on purpose: captures on any thread may hold the reference forever (and
-            // a second, concurrent answer is left unused: a few dozen bytes).
-            let fresh = Box::into_raw(Box::new(interpreter));
-            let _ = INTERPRETER.compare_exchange(
-                null_mut(),
-                fresh,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-        }
+        detect::Found::Supported(interpreter) => INTERPRETER.publish(interpreter),
         detect::Found::Unsupported(why) => {
             let _ = REFUSED.set(why);
         }
@@ -132,9 +120,7 @@ pub fn detect() {
 
 /// The interpreter found, if it can be read.
 fn interpreter() -> Option<&'static detect::Interpreter> {
-    let p = INTERPRETER.load(Ordering::Acquire);
-    // SAFETY: set once from a leaked Box, never freed.
-    (!p.is_null()).then(|| unsafe { &*p })
+    INTERPRETER.get()
 }
 
 /// The CPython version whose frames are captured (`3.11.7`), if any.
@@ -144,12 +130,13 @@ pub fn version() -> Option<&'static str> {
 }
 
 /// Appends the calling thread's Python frames to the stack being captured, whose first
-/// `native` words of `buf` are native return addresses; returns the stack's new length. A
+/// `native` words of `buf` are native return addresses (unwound to at most `native_depth`,
+/// the capture depth); returns the stack's new length. A
 /// thread without Python frames (not Python, or a thread CPython never saw, such as gRPC's
 /// C-core threads) costs one `pthread_getspecific`. Async-signal-safe in practice: no lock, no
 /// allocation, no system call (but the frame table's one `mmap`, on first use).
 #[inline(never)]
-pub fn append(buf: &mut [usize], native: usize) -> usize {
+pub fn append(buf: &mut [usize], native: usize, native_depth: usize) -> usize {
     let max = DEPTH.load(Ordering::Relaxed);
     let Some(py) = interpreter() else {
         return native;
@@ -157,29 +144,7 @@ pub fn append(buf: &mut [usize], native: usize) -> usize {
     if max == 0 {
         return native;
     }
-    // SAFETY: CPython's `PyGILState_GetThisThreadState`, no arguments; it reads this thread's
-    // TSS slot (0 for a thread CPython does not know, or before Py_Initialize).
-    let tstate = unsafe { (py.this_thread_state)() } as usize;
-    if tstate == 0 {
-        return native;
-    }
-    // No return address in the eval loop among the native frames: as far as we can see this
-    // thread is not running Python code, whatever state its slot holds (an embedding program
-    // may have made one there for another thread to run), and its frames are not ours to
-    // read. When the native stack was cut by the depth before reaching the eval loop, say so.
-    let (lo, hi) = py.eval_loop;
-    if !buf[..native].iter().any(|&ra| lo < ra && ra <= hi) {
-        if native >= super::capture::depth() {
-            NO_EVAL_LOOP.fetch_add(1, Ordering::Relaxed);
-        }
-        return native;
-    }
-    // SAFETY: `tstate` is this thread's own state, as `walk::capture` requires.
-    let n = unsafe { walk::capture(py, tstate, buf, native, max) };
-    if n != native {
-        CAPTURED.fetch_add(1, Ordering::Relaxed);
-    }
-    n
+    walk::append(py, buf, native, native_depth, max)
 }
 
 /// The Python frame stored as `word` (report time).

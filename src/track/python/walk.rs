@@ -8,7 +8,7 @@
 //!   no other thread pushes, pops or frees them, and each frame holds a strong reference to its
 //!   code object, which holds its names and line table;
 //! - the thread must be running Python code: one of its native return addresses lies in
-//!   `_PyEval_EvalFrameDefault` (checked by the caller, mod.rs), so a state that another thread
+//!   `_PyEval_EvalFrameDefault` (checked first, in [`append`]), so a state that another thread
 //!   runs (an embedding program's hand-made state) is never read;
 //! - the state must name this thread (`thread_id == pthread_self()`) and every object must have
 //!   the type we expect (`ob_type` compared with `PyCode_Type`, `PyUnicode_Type`, …) before it
@@ -19,7 +19,7 @@
 //!   to the intern table's sizes, line tables bounded by their own length.
 //!
 //! No allocation, no lock, no system call (but the frame table's one `mmap`, on first use).
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // reads the interpreter's frames: foreign memory.
 
 use super::cache;
 use super::detect::Interpreter;
@@ -344,13 +344,49 @@ impl Walker<'_> {
     }
 }
 
+/// [`super::append`] once a readable interpreter is known and frames are wanted: the calling
+/// thread's state, the eval-loop check, then [`capture`]. `native_depth`: the capture depth
+/// (a native stack that long may have been cut before reaching the eval loop).
+#[inline]
+pub fn append(
+    py: &Interpreter,
+    buf: &mut [usize],
+    native: usize,
+    native_depth: usize,
+    max: usize,
+) -> usize {
+    // SAFETY: CPython's `PyGILState_GetThisThreadState`, no arguments; it reads this thread's
+    // TSS slot (0 for a thread CPython does not know, or before Py_Initialize).
+    let tstate = unsafe { (py.this_thread_state)() } as usize;
+    if tstate == 0 {
+        return native;
+    }
+    // No return address in the eval loop among the native frames: as far as we can see this
+    // thread is not running Python code, whatever state its slot holds (an embedding program
+    // may have made one there for another thread to run), and its frames are not ours to
+    // read. When the native stack was cut by the depth before reaching the eval loop, say so.
+    let (lo, hi) = py.eval_loop;
+    if !buf[..native].iter().any(|&ra| lo < ra && ra <= hi) {
+        if native >= native_depth {
+            super::NO_EVAL_LOOP.fetch_add(1, Ordering::Relaxed);
+        }
+        return native;
+    }
+    // SAFETY: `tstate` is this thread's own state, as `capture` requires.
+    let n = unsafe { capture(py, tstate, buf, native, max) };
+    if n != native {
+        super::CAPTURED.fetch_add(1, Ordering::Relaxed);
+    }
+    n
+}
+
 /// Appends the Python frames of the thread whose state is `tstate` to `buf[..native]` (its
 /// native frames), cutting native frames from the outer end if the buffer would not hold
 /// `max` Python frames. Returns the new length.
 ///
 /// SAFETY: `tstate` is what `PyGILState_GetThisThreadState` returned on this thread (0 checked
 /// by the caller).
-pub unsafe fn capture(
+unsafe fn capture(
     py: &Interpreter,
     tstate: usize,
     buf: &mut [usize],
