@@ -15,10 +15,6 @@ use crate::platform::{clock, log, process, real};
 use crate::track::{capture, python};
 use fdguard_report::detect::suppress;
 
-/// The rules live in `config` (every layer may read them); `report::build` still names them
-/// here until its rework lands (tests/layering.rs allows that one upward import).
-pub use crate::config::suppressions;
-
 /// Largest suppressions file read (a real one is a few hundred bytes).
 const SUPPRESSIONS_MAX_BYTES: u64 = 1 << 20;
 

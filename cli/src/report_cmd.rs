@@ -105,10 +105,7 @@ pub fn report(options: &ReportOptions) -> Result<i32> {
                 .map(|(_, b)| serde_json::from_slice(b))
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| Failure::new(format!("a report is not valid JSON: {e}")))?;
-            let mut json = serde_json::to_vec_pretty(&values)
-                .map_err(|e| Failure::new(format!("cannot serialise the reports: {e}")))?;
-            json.push(b'\n');
-            json
+            fdguard_report::json::reports_bytes(&values)
         }
         _ => reports
             .iter()

@@ -70,14 +70,11 @@ pub fn render_reports(reports: &[Report], options: &ShowOptions) -> Result<Strin
         ReportFormat::Json => {
             let one = reports.len() == 1 && options.files.len() == 1 && !options.files[0].is_dir();
             let json = if one {
-                serde_json::to_string_pretty(&reports[0])
+                fdguard_report::json::report_bytes(&reports[0])
             } else {
-                serde_json::to_string_pretty(reports)
+                fdguard_report::json::reports_bytes(reports)
             };
-            let mut json =
-                json.map_err(|e| Failure::new(format!("cannot serialise the report: {e}")))?;
-            json.push('\n');
-            json
+            String::from_utf8_lossy(&json).into_owned()
         }
     })
 }

@@ -420,9 +420,8 @@ pub fn watch(options: &WatchOptions) -> Result<i32> {
                     .map_err(|e| Failure::new(format!("cannot create {}: {e}", out.display())))?;
                 dir_ready = true;
             }
-            let mut json = serde_json::to_string_pretty(&report)
-                .map_err(|e| Failure::new(format!("cannot serialise a sample: {e}")))?;
-            json.push('\n');
+            let json =
+                String::from_utf8_lossy(&fdguard_report::json::report_bytes(&report)).into_owned();
             let index = w.timeline.as_ref().map_or(0, |t| t.samples.len()) + 1;
             write_new(
                 &out.join(format!("sample.{}.{index:05}.json", w.pid)),

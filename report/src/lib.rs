@@ -11,6 +11,7 @@ pub mod detect;
 pub mod diff;
 pub mod filter;
 pub mod fleet;
+pub mod json;
 #[allow(missing_docs)]
 pub mod model;
 pub mod request;

@@ -1,7 +1,7 @@
 //! Questions fdguard asks the kernel about one socket fd: its type, TCP state, addresses, and
 //! whether the number still names a socket at all. Report time, load time and the watcher
 //! only; never on the host's socket path. Each is one system call with no side effect.
-#![allow(unsafe_code)]
+#![allow(unsafe_code)] // getsockopt, ioctl, getsockname/getpeername, getrlimit on raw fds.
 
 use fdguard_report::TcpState;
 

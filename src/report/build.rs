@@ -269,7 +269,7 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
         checkpoints,
         notes,
     };
-    if let Some(rules) = crate::init::suppressions() {
+    if let Some(rules) = config::suppressions() {
         detect::suppress::apply(&mut report, rules);
     }
     detect::summarize(&mut report);

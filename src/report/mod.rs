@@ -100,11 +100,7 @@ fn next_seq() -> u64 {
 pub fn render(report: &Report, format: Format) -> Vec<u8> {
     match format {
         Format::Text => fdguard_report::text::render(report).into_bytes(),
-        Format::Json => {
-            let mut bytes = serde_json::to_vec_pretty(report).unwrap_or_default();
-            bytes.push(b'\n');
-            bytes
-        }
+        Format::Json => fdguard_report::json::report_bytes(report),
     }
 }
 

@@ -300,14 +300,11 @@ pub fn inspect(options: &InspectOptions) -> Result<i32> {
             .join("\n"),
         ReportFormat::Json => {
             let json = if options.pids.len() == 1 {
-                serde_json::to_string_pretty(&reports[0])
+                fdguard_report::json::report_bytes(&reports[0])
             } else {
-                serde_json::to_string_pretty(&reports)
+                fdguard_report::json::reports_bytes(&reports)
             };
-            let mut json =
-                json.map_err(|e| Failure::new(format!("cannot serialise the report: {e}")))?;
-            json.push('\n');
-            json
+            String::from_utf8_lossy(&json).into_owned()
         }
     };
     if let Some(path) = &options.output {
