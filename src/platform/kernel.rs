@@ -1,7 +1,7 @@
 //! Questions fdguard asks the kernel about one socket fd: its type, TCP state, addresses, and
 //! whether the number still names a socket at all. Report time, load time and the watcher
 //! only; never on the host's socket path. Each is one system call with no side effect.
-#![allow(unsafe_code)] // getsockopt, ioctl, getsockname/getpeername, getrlimit on raw fds.
+#![allow(unsafe_code)] // getsockopt, ioctl, statx, getsockname/getpeername, getrlimit on raw fds.
 
 use fdguard_report::TcpState;
 
@@ -158,9 +158,34 @@ pub fn is_socket(fd: i32) -> bool {
 }
 
 /// The inode of the socket `fd` refers to (`socket:[N]` in /proc, `ss -e`'s `ino`); `None`
-/// when `fd` is not a socket (closed behind our back, or reused by a file).
+/// when `fd` is closed or not a socket (closed behind our back, or reused by a file). statx
+/// with `AT_STATX_DONT_SYNC`: a file on a network or FUSE file system is answered from the
+/// cache, never by a server that may not answer.
 pub fn socket_inode(fd: i32) -> Option<u64> {
-    super::procfs::socket_inode(fd)
+    stat_fd(fd).ok().flatten()
+}
+
+/// statx of an fd number: `Ok(Some(inode))` for a socket, `Ok(None)` for anything else open,
+/// else the errno (EBADF: not open).
+pub fn stat_fd(fd: i32) -> Result<Option<u64>, i32> {
+    // SAFETY: zeroed statx is a valid out-buffer.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: statx on an fd number with an empty path (AT_EMPTY_PATH), a NUL-terminated path
+    // literal and a valid out-pointer.
+    let rc = unsafe {
+        libc::statx(
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
+            libc::STATX_TYPE | libc::STATX_INO,
+            &mut st,
+        )
+    };
+    if rc != 0 {
+        return Err(super::errno::errno());
+    }
+    let socket = u32::from(st.stx_mode) & libc::S_IFMT == libc::S_IFSOCK;
+    Ok(socket.then_some(st.stx_ino))
 }
 
 /// Which end of a connection [`address`] reads.

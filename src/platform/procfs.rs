@@ -2,7 +2,6 @@
 //! Never on a hot path: once at load, once per report, and on the metrics writer's tick.
 //! Needs no descriptor of its own (beyond a moment's read of /proc/self/status), so it works
 //! at the fd limit.
-#![allow(unsafe_code)] // statx(2) on raw fd numbers.
 
 /// One open fd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +28,7 @@ pub fn open_fds() -> Vec<OpenFd> {
     (0..fd_table_size())
         .filter_map(|fd| {
             let fd = i32::try_from(fd).ok()?;
-            match stat_fd(fd) {
+            match super::kernel::stat_fd(fd) {
                 Err(libc::EBADF) => None,
                 Ok(socket_inode) => Some(OpenFd { fd, socket_inode }),
                 // Open, but not something statx describes: count it, not a socket.
@@ -45,34 +44,6 @@ pub fn open_fds() -> Vec<OpenFd> {
 /// How many fds are open (the metrics writer's count, on the watcher's tick).
 pub fn count_open_fds() -> u64 {
     open_fds().len() as u64
-}
-
-/// The inode of the socket `fd` refers to; `None` when `fd` is closed or not a socket.
-pub fn socket_inode(fd: i32) -> Option<u64> {
-    stat_fd(fd).ok().flatten()
-}
-
-/// statx of an fd number: `Ok(Some(inode))` for a socket, `Ok(None)` for anything else open,
-/// else the errno (EBADF: not open).
-fn stat_fd(fd: i32) -> Result<Option<u64>, i32> {
-    // SAFETY: zeroed statx is a valid out-buffer.
-    let mut st: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: statx on an fd number with an empty path (AT_EMPTY_PATH), a NUL-terminated path
-    // literal and a valid out-pointer.
-    let rc = unsafe {
-        libc::statx(
-            fd,
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
-            libc::STATX_TYPE | libc::STATX_INO,
-            &mut st,
-        )
-    };
-    if rc != 0 {
-        return Err(super::errno::errno());
-    }
-    let socket = u32::from(st.stx_mode) & libc::S_IFMT == libc::S_IFSOCK;
-    Ok(socket.then_some(st.stx_ino))
 }
 
 /// One past the highest fd number that can be open: the kernel's fd table size (`FDSize` in
