@@ -82,7 +82,7 @@ fn scenario(venv_name: &str) {
         for c in &with_python {
             let socket_like = fdguard_report::Socket {
                 fd: -1,
-                stack: c.stack.to_vec(),
+                stack: c.stack.into(),
                 ..Default::default()
             };
             assert_frame(&socket_like, "call_backend", &path, rpc_line);

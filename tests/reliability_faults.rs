@@ -97,7 +97,7 @@ fn frames_in<'a>(report: &'a Report, module: &Path) -> Vec<&'a fdguard_report::F
     report
         .sockets
         .iter()
-        .flat_map(|s| &s.stack)
+        .flat_map(|s| s.stack.iter())
         .filter(|f| f.module.as_deref() == Some(&*module))
         .collect()
 }

@@ -120,7 +120,7 @@ fn stack_of(socket: &Socket) -> Vec<pprof::Frame> {
         }];
     }
     let mut out: Vec<(String, pprof::Frame)> = Vec::new();
-    for f in &socket.stack {
+    for f in socket.stack.iter() {
         let frame = frame_of(f);
         match out.last_mut() {
             Some((ip, last)) if *ip == f.ip => last.lines.extend(frame.lines),
@@ -291,7 +291,8 @@ mod tests {
                 frame("0x1", Some("inlined_helper")),
                 frame("0x1", Some("caller")),
                 frame("0x2", None),
-            ],
+            ]
+            .into(),
             ..Socket::default()
         };
         let stack = stack_of(&socket);

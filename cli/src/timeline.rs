@@ -154,7 +154,7 @@ impl Timeline {
         let key = stack_of(socket)?;
         if let Some(&id) = self.stack_index.get(&key) {
             if !socket.stack.is_empty() {
-                self.stacks[id].frames = socket.stack.clone();
+                self.stacks[id].frames = socket.stack.to_vec();
             }
             return Some(id);
         }
@@ -166,7 +166,7 @@ impl Timeline {
             } else {
                 short_description(&socket.stack, SHORT_STACK_FRAMES)
             },
-            frames: socket.stack.clone(),
+            frames: socket.stack.to_vec(),
         });
         self.stack_index.insert(key, id);
         Some(id)
@@ -605,7 +605,8 @@ mod tests {
                 function: Some(stack.into()),
                 module: Some("/bin/app".into()),
                 ..Frame::default()
-            }],
+            }]
+            .into(),
             stack_id: Some(1),
             ..Socket::default()
         }
@@ -743,7 +744,7 @@ mod tests {
     fn sockets_seen_from_outside_have_no_stack_series() {
         let mut timeline = Timeline::new(7, "/bin/app");
         let mut s = socket(3, "10.0.0.1:1", TcpState::CloseWait, "f");
-        s.stack.clear();
+        s.stack = Default::default();
         s.stack_id = None;
         s.origin = Origin::Observed;
         let mut r = report(1, 0, vec![s], vec![]);

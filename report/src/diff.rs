@@ -198,14 +198,14 @@ fn stack_deltas(old: &Report, new: &Report) -> Vec<StackDelta> {
                 .entry(key_of(socket))
                 .or_insert_with_key(|key| StackDelta {
                     key: key.clone(),
-                    frames: socket.stack.clone(),
+                    frames: socket.stack.to_vec(),
                     old: 0,
                     new: 0,
                     delta: 0,
                 });
             if is_new {
                 if entry.new == 0 {
-                    entry.frames = socket.stack.clone();
+                    entry.frames = socket.stack.to_vec();
                 }
                 entry.new += 1;
             } else {
@@ -274,7 +274,7 @@ fn finding_key<'a>(report: &'a Report, finding: &Finding) -> (FindingKey, &'a [F
     let fd = finding.suspect_fds.first().or(finding.fds.first());
     let socket = fd.and_then(|fd| report.sockets.iter().find(|s| s.fd == *fd));
     let (stack, frames) = match socket {
-        Some(socket) => (key_of(socket), socket.stack.as_slice()),
+        Some(socket) => (key_of(socket), &socket.stack[..]),
         None => (Vec::new(), &[][..]),
     };
     ((finding.kind, finding.backend.clone(), stack), frames)

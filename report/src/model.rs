@@ -316,6 +316,10 @@ pub struct ThreadInfo {
     pub name: String,
 }
 
+/// A creating stack, innermost frame first. Shared: the sockets a report lists from one stack
+/// hold the same frames (18,000 sockets from one call site cost one copy, not 18,000).
+pub type Stack = std::sync::Arc<[Frame]>;
+
 /// One frame of a creating stack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Frame {
@@ -437,7 +441,7 @@ pub struct Socket {
     pub stack_id: Option<u64>,
     /// The creating stack, innermost frame first, fdguard's own frames removed.
     #[serde(default)]
-    pub stack: Vec<Frame>,
+    pub stack: Stack,
 }
 
 /// A client connection that was closed recently (from the bounded history).
@@ -454,7 +458,7 @@ pub struct ClosedSocket {
     #[serde(default)]
     pub stack_id: Option<u64>,
     #[serde(default)]
-    pub stack: Vec<Frame>,
+    pub stack: Stack,
 }
 
 /// Finding kinds, most severe first. The JSON spelling is the snake_case name.

@@ -136,7 +136,7 @@ fn big_groups_report() -> fdguard_report::Report {
         tcp_state: Some(TcpState::Listen),
         age_s: 600.0,
         stack_id: Some(1),
-        stack: listen,
+        stack: listen.into(),
         ..base.clone()
     }];
     for i in 0..200 {
@@ -156,7 +156,7 @@ fn big_groups_report() -> fdguard_report::Report {
             peer_closed_s: closed.then_some(300.0),
             age_s: 500.0 - f64::from(i),
             stack_id: Some(2),
-            stack: upstream.clone(),
+            stack: upstream.clone().into(),
             ..base.clone()
         });
     }
@@ -171,7 +171,7 @@ fn big_groups_report() -> fdguard_report::Report {
             tcp_state: Some(TcpState::Established),
             age_s: 5.0,
             stack_id: Some(3),
-            stack: admin.clone(),
+            stack: admin.clone().into(),
             ..base.clone()
         });
     }
@@ -191,7 +191,7 @@ fn big_groups_report() -> fdguard_report::Report {
             created_ago_s: 200.0 - f64::from(i),
             closed_ago_s: 100.0 - f64::from(i),
             stack_id: Some(2),
-            stack: upstream.clone(),
+            stack: upstream.clone().into(),
         })
         .collect();
     report.fd_budget.open_fds = 354;

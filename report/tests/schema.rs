@@ -109,12 +109,12 @@ fn frame_kind_defaults_to_native_and_python_frames_round_trip() {
     use fdguard_report::{Frame, FrameKind};
     // Reports written before `kind` existed: every frame is native.
     let report = load("grpc_client.json");
-    assert!(report.sockets.iter().flat_map(|s| &s.stack).count() > 0);
+    assert!(report.sockets.iter().flat_map(|s| s.stack.iter()).count() > 0);
     assert!(
         report
             .sockets
             .iter()
-            .flat_map(|s| &s.stack)
+            .flat_map(|s| s.stack.iter())
             .all(|f| f.kind == FrameKind::Native)
     );
     let python: Frame = serde_json::from_str(

@@ -449,19 +449,19 @@ fn collect(program: &str) -> (Report, Vec<build::StateSeen>) {
     let pid = process::pid();
     let snap = snapshot::take();
     let (mut sockets, states) =
-        build::live_sockets(&snap.records, now, pid, &mut |_| Vec::new(), &|| {});
+        build::live_sockets(&snap.records, now, pid, &mut |_| Default::default(), &|| {});
     let settings = build::detector_settings(Trigger::Signal, now, &checkpoints::all());
     let findings = detect::run(&sockets, &settings);
     let rules = config::suppressions().unwrap_or(&[]);
     if rules.iter().any(|r| r.kind == RuleKind::Leak) {
         let named: HashSet<i32> = findings.iter().flat_map(|f| f.fds.clone()).collect();
         let mut symbolizer = Symbolizer::new(program);
-        let mut stacks: HashMap<u32, Vec<fdguard_report::Frame>> = HashMap::new();
+        let mut stacks: HashMap<u32, fdguard_report::Stack> = HashMap::new();
         for (s, r) in sockets.iter_mut().zip(&snap.records) {
             if named.contains(&s.fd) && r.stack_id != NO_STACK {
                 s.stack = stacks
                     .entry(r.stack_id)
-                    .or_insert_with(|| symbolizer.stack(r.stack_id))
+                    .or_insert_with(|| symbolizer.stack(r.stack_id).into())
                     .clone();
             }
         }

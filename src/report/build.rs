@@ -20,8 +20,8 @@ use crate::track::sockaddr::{self, PeerAddr};
 use crate::track::{capture, history, python, table};
 use fdguard_report::detect;
 use fdguard_report::{
-    Checkpoint, ClosedSocket, Collector, ConnectInfo, FdBudget, Frame, Origin, Report,
-    SCHEMA_VERSION, ShutdownInfo, Socket, Summary, TcpActivity, TcpState, ThreadInfo, Trigger,
+    Checkpoint, ClosedSocket, Collector, ConnectInfo, FdBudget, Origin, Report, SCHEMA_VERSION,
+    ShutdownInfo, Socket, Stack, Summary, TcpActivity, TcpState, ThreadInfo, Trigger,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -160,14 +160,14 @@ pub fn build(trigger: Trigger, samples: detect::Samples, progress: &dyn Fn()) ->
     let (program, cmdline) = program_and_cmdline();
 
     let mut symbolizer = Symbolizer::new(&program);
-    let mut stacks: BTreeMap<u32, Vec<Frame>> = BTreeMap::new();
-    let mut stack_of = |id: u32| -> Vec<Frame> {
+    let mut stacks: BTreeMap<u32, Stack> = BTreeMap::new();
+    let mut stack_of = |id: u32| -> Stack {
         if id == NO_STACK {
-            return Vec::new();
+            return Stack::default();
         }
         stacks
             .entry(id)
-            .or_insert_with(|| symbolizer.stack(id))
+            .or_insert_with(|| symbolizer.stack(id).into())
             .clone()
     };
     let (sockets, states) = sockets_of(
@@ -286,7 +286,7 @@ pub(crate) fn live_sockets(
     records: &[SocketRecord],
     now: u64,
     pid: i32,
-    stack_of: &mut dyn FnMut(u32) -> Vec<Frame>,
+    stack_of: &mut dyn FnMut(u32) -> Stack,
     progress: &dyn Fn(),
 ) -> (Vec<Socket>, Vec<StateSeen>) {
     let idle_s = config::get().idle_ms as f64 / 1000.0;
@@ -302,7 +302,7 @@ fn sockets_of(
     detail: Detail,
     now: u64,
     pid: i32,
-    stack_of: &mut dyn FnMut(u32) -> Vec<Frame>,
+    stack_of: &mut dyn FnMut(u32) -> Stack,
     progress: &dyn Fn(),
 ) -> (Vec<Socket>, Vec<StateSeen>) {
     let mut sockets = Vec::with_capacity(records.len());
@@ -373,7 +373,7 @@ fn socket_of(
     state: Option<TcpState>,
     now: u64,
     pid: i32,
-    stack: Vec<Frame>,
+    stack: Stack,
 ) -> Socket {
     // The peer is what the kernel last agreed to. A record holds a confirmed one after a
     // successful connect(), an accept() or the scan at load; otherwise (connect in progress or

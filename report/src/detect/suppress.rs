@@ -220,7 +220,8 @@ mod tests {
                 line: Some(7),
                 kind: FrameKind::Python,
                 ..Frame::default()
-            }];
+            }]
+            .into();
         }
         let checkpoint = |r: &Report| {
             r.findings
