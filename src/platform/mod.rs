@@ -25,3 +25,4 @@ pub mod process;
 pub mod procfs;
 pub mod real;
 pub mod stack;
+pub mod workers;

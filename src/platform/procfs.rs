@@ -3,6 +3,8 @@
 //! Needs no descriptor of its own (beyond a moment's read of /proc/self/status), so it works
 //! at the fd limit.
 
+use super::{kernel, workers};
+
 /// One open fd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenFd {
@@ -20,30 +22,46 @@ impl OpenFd {
 /// Every open fd, in fd order, found without opening anything: one statx(2) per fd number
 /// below the fd table's size (`FDSize`, which bounds every fd in use). A closed number fails
 /// at once with EBADF (0.1 µs measured here); an open one says whether it is a socket, and
-/// its inode. `AT_STATX_DONT_SYNC` answers a file on FUSE or NFS from the cache, never by
-/// asking a server that may hang. Measured with 18,000 sockets open (fd table 32,768): 12 ms,
-/// where poll(2) to find the open numbers and then statx took 23 ms, and reading
-/// /proc/self/fd (one readlink, a path walk, per fd) 90 ms.
-pub fn open_fds() -> Vec<OpenFd> {
-    (0..fd_table_size())
-        .filter_map(|fd| {
-            let fd = i32::try_from(fd).ok()?;
-            match super::kernel::stat_fd(fd) {
-                Err(libc::EBADF) => None,
-                Ok(socket_inode) => Some(OpenFd { fd, socket_inode }),
-                // Open, but not something statx describes: count it, not a socket.
-                Err(_) => Some(OpenFd {
-                    fd,
-                    socket_inode: None,
-                }),
-            }
-        })
-        .collect()
+/// its inode ([`kernel::stat_fd`]: never asks a FUSE or NFS server). Measured with 18,000
+/// sockets open (fd table 32,768): 12 ms, where poll(2) to find the open numbers and then
+/// statx took 23 ms, and reading /proc/self/fd (one readlink, a path walk, per fd) 90 ms.
+/// `Threads::Allowed` spreads a big table over [`workers`] (a report); the constructor
+/// passes `Threads::None`.
+pub fn open_fds(threads: Threads) -> Vec<OpenFd> {
+    let numbers: Vec<i32> = (0..fd_table_size())
+        .map_while(|fd| i32::try_from(fd).ok())
+        .collect();
+    let read = |&fd: &i32| match kernel::stat_fd(fd) {
+        Err(libc::EBADF) => None,
+        Ok(socket_inode) => Some(OpenFd { fd, socket_inode }),
+        // Open, but not something statx describes: count it, not a socket.
+        Err(_) => Some(OpenFd {
+            fd,
+            socket_inode: None,
+        }),
+    };
+    let found = match threads {
+        Threads::Allowed => workers::map(&numbers, read, &|| {}),
+        Threads::None => numbers.iter().map(read).collect(),
+    };
+    found.into_iter().flatten().collect()
 }
 
-/// How many fds are open (the metrics writer's count, on the watcher's tick).
+/// Whether [`open_fds`] may use helper threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    Allowed,
+    None,
+}
+
+/// How many fds are open, without telling sockets: the entries of /proc/self/fd less the one
+/// listing it (the metrics writer's count, on the watcher's tick: a few ms for 18,000 fds,
+/// no system call per fd); without /proc or a descriptor to read it, [`open_fds`].
 pub fn count_open_fds() -> u64 {
-    open_fds().len() as u64
+    match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => (dir.count() as u64).saturating_sub(1),
+        Err(_) => open_fds(Threads::None).len() as u64,
+    }
 }
 
 /// One past the highest fd number that can be open: the kernel's fd table size (`FDSize` in
@@ -74,7 +92,7 @@ mod tests {
         let file = std::fs::File::open("/proc/self/status").unwrap();
         use std::os::fd::AsRawFd;
         let (l, f) = (listener.as_raw_fd(), file.as_raw_fd());
-        let fds = open_fds();
+        let fds = open_fds(Threads::Allowed);
         let find = |fd| fds.iter().find(|o| o.fd == fd).copied();
         let expected_inode = std::fs::read_link(format!("/proc/self/fd/{l}"))
             .unwrap()
@@ -91,6 +109,10 @@ mod tests {
         }
         assert!(count_open_fds() >= 2);
         drop(file);
-        assert!(!open_fds().iter().any(|o| o.fd == f && o.is_socket()));
+        assert!(
+            !open_fds(Threads::None)
+                .iter()
+                .any(|o| o.fd == f && o.is_socket())
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The middle of a report: from a [`Snapshot`] of the table to a complete [`Report`] — kernel
 //! state for each socket (state, activity and retransmissions from one `TCP_INFO`, plus
-//! `SO_KEEPALIVE` and the queues), symbolised stacks, the annotations, the detectors' findings
+//! `SO_KEEPALIVE`, the queues and the addresses; all read first, in bulk, by [`read_kernel`]
+//! on helper threads when there are thousands), symbolised stacks, the annotations, the detectors' findings
 //! and the summary. Reads the table and the kernel; writes nothing (the dates it worked out
 //! are handed back so the caller can let the watcher record them).
 //!
@@ -14,7 +15,7 @@ use crate::annotate::{checkpoints, labels};
 use crate::config;
 use crate::platform::kernel::{self, Side, TcpSample};
 use crate::platform::procfs::OpenFd;
-use crate::platform::{clock, process};
+use crate::platform::{clock, process, workers};
 use crate::track::record::{NO_STACK, Origin as RecordOrigin, Role, SocketRecord, TcpSeen};
 use crate::track::sockaddr::{self, PeerAddr};
 use crate::track::{capture, history, python, table};
@@ -83,16 +84,16 @@ pub fn date_hangup(r: &SocketRecord, tcp: &TcpSample, now: u64) -> u64 {
     }
 }
 
-/// A [`TcpSample`] as the report's `tcp` object (times in seconds before now). The kernel
-/// counts in jiffies, fdguard in CLOCK_MONOTONIC; on a loaded VM they were seen 10% apart, so
-/// no time is allowed to exceed the socket's own age (nothing happened on it before it
-/// existed).
-fn activity(fd: i32, tcp: &TcpSample, age_s: f64, detail: Detail) -> TcpActivity {
+/// A [`TcpSample`] as the report's `tcp` object (times in seconds before now), with what
+/// [`read_kernel`] read besides. The kernel counts in jiffies, fdguard in CLOCK_MONOTONIC; on
+/// a loaded VM they were seen 10% apart, so no time is allowed to exceed the socket's own age
+/// (nothing happened on it before it existed).
+fn activity(tcp: &TcpSample, facts: &KernelFacts, age_s: f64) -> TcpActivity {
     let secs = |ms: u32| {
         tcp.handshake_completed
             .then_some((f64::from(ms) / 1000.0).min(age_s))
     };
-    let mut activity = TcpActivity {
+    TcpActivity {
         last_data_recv_s: secs(tcp.last_data_recv_ms),
         last_data_sent_s: secs(tcp.last_data_sent_ms),
         last_ack_recv_s: secs(tcp.last_ack_recv_ms),
@@ -100,30 +101,76 @@ fn activity(fd: i32, tcp: &TcpSample, age_s: f64, detail: Detail) -> TcpActivity
         retransmits: u32::from(tcp.retransmits),
         backoff: u32::from(tcp.backoff),
         probes: u32::from(tcp.probes),
-        keepalive: None,
-        recv_queue: None,
-        send_queue: None,
+        keepalive: facts.keepalive,
+        recv_queue: facts.recv_queue,
+        send_queue: facts.send_queue,
         handshake_completed: Some(tcp.handshake_completed),
+    }
+}
+
+/// What the kernel says about one record's socket: the report's kernel-state stage, read for
+/// every record before anything else is built (by several threads when there are many,
+/// [`workers`]: each is a handful of independent system calls).
+#[derive(Debug, Clone, Copy, Default)]
+struct KernelFacts {
+    tcp: Option<TcpSample>,
+    keepalive: Option<bool>,
+    recv_queue: Option<u64>,
+    send_queue: Option<u64>,
+    /// `getsockname`.
+    local: Option<PeerAddr>,
+    /// `getpeername`, asked only when the record holds no confirmed peer ([`confirmed_peer`]).
+    peer: Option<PeerAddr>,
+}
+
+/// The record holds the peer the kernel last agreed to: after a successful connect(), an
+/// accept() or the scan at load. Otherwise (connect in progress or failed, never connected,
+/// or connected behind our back) the kernel is asked.
+fn confirmed_peer(r: &SocketRecord) -> bool {
+    r.peer.len > 0
+        && (r.role == Role::Accepted
+            || (r.connect_ns != 0 && r.connect_errno == 0)
+            || (r.connect_ns == 0 && r.origin == RecordOrigin::Preexisting))
+}
+
+/// Asks the kernel everything the report needs about `r`'s socket (see [`Detail`]).
+fn read_kernel(r: &SocketRecord, detail: Detail, now: u64) -> KernelFacts {
+    let address = |side| {
+        let mut buf = [0u8; std::mem::size_of::<libc::sockaddr_storage>()];
+        kernel::address_into(r.fd, side, &mut buf).map(|n| PeerAddr::from_bytes(&buf[..n]))
+    };
+    let mut facts = KernelFacts {
+        tcp: kernel::tcp_sample(r.fd, r.family, r.sock_type),
+        local: address(Side::Local),
+        peer: if confirmed_peer(r) {
+            None
+        } else {
+            address(Side::Peer)
+        },
+        ..KernelFacts::default()
+    };
+    let Some(tcp) = facts.tcp else {
+        return facts;
     };
     match detail {
         Detail::Full => {
-            activity.keepalive = kernel::keepalive(fd);
+            facts.keepalive = kernel::keepalive(r.fd);
             if tcp.state != TcpState::Listen {
-                activity.recv_queue = kernel::recv_queue(fd);
-                activity.send_queue = tcp.send_queue.or_else(|| kernel::send_queue(fd));
+                facts.recv_queue = kernel::recv_queue(r.fd);
+                facts.send_queue = tcp.send_queue.or_else(|| kernel::send_queue(r.fd));
             }
         }
         Detail::Detectors { idle_s } => {
             // SO_KEEPALIVE is what tells an idle orphan from a connection kept idle on
             // purpose: read it where the idle_orphan detector will look, nowhere else.
-            if tcp.state == TcpState::Established
-                && activity.idle_s().is_some_and(|idle| idle >= idle_s)
-            {
-                activity.keepalive = kernel::keepalive(fd);
+            let age_s = clock::secs_between(r.created_ns, now);
+            let idle = activity(&tcp, &facts, age_s).idle_s();
+            if tcp.state == TcpState::Established && idle.is_some_and(|idle| idle >= idle_s) {
+                facts.keepalive = kernel::keepalive(r.fd);
             }
         }
     }
-    activity
+    facts
 }
 
 /// How much [`activity`] asks the kernel beyond the one `TCP_INFO`.
@@ -305,12 +352,12 @@ fn sockets_of(
     stack_of: &mut dyn FnMut(u32) -> Stack,
     progress: &dyn Fn(),
 ) -> (Vec<Socket>, Vec<StateSeen>) {
+    let facts = workers::map(records, |r| read_kernel(r, detail, now), progress);
     let mut sockets = Vec::with_capacity(records.len());
     let mut states = Vec::new();
-    for (i, r) in records.iter().enumerate() {
-        progress();
-        let tcp = kernel::tcp_sample(r.fd, r.family, r.sock_type);
-        let mut socket = socket_of(r, tcp.map(|t| t.state), now, pid, stack_of(r.stack_id));
+    for (i, (r, facts)) in records.iter().zip(&facts).enumerate() {
+        let tcp = facts.tcp;
+        let mut socket = socket_of(r, facts, now, pid, stack_of(r.stack_id));
         socket.inode = inodes.and_then(|inodes| inodes.get(i).copied());
         if let Some(tcp) = &tcp {
             let seen = dates(r, tcp, now);
@@ -324,7 +371,7 @@ fn sockets_of(
             if let Some(at) = seen.hung_up_ns {
                 socket.peer_closed_s = Some(clock::secs_between(at, now));
             }
-            socket.tcp = Some(activity(r.fd, tcp, socket.age_s, detail));
+            socket.tcp = Some(activity(tcp, facts, socket.age_s));
             if seen.entered.is_some() || seen.hung_up_ns.is_some() {
                 states.push(seen);
             }
@@ -368,29 +415,18 @@ fn dates(r: &SocketRecord, tcp: &TcpSample, now: u64) -> StateSeen {
 }
 
 /// One live record as the report shows it.
-fn socket_of(
-    r: &SocketRecord,
-    state: Option<TcpState>,
-    now: u64,
-    pid: i32,
-    stack: Stack,
-) -> Socket {
-    // The peer is what the kernel last agreed to. A record holds a confirmed one after a
-    // successful connect(), an accept() or the scan at load; otherwise (connect in progress or
-    // failed, never connected, or connected behind our back) the kernel is asked, and the
-    // attempted address is shown only when it knows none.
-    let confirmed = r.peer.len > 0
-        && (r.role == Role::Accepted
-            || (r.connect_ns != 0 && r.connect_errno == 0)
-            || (r.connect_ns == 0 && r.origin == RecordOrigin::Preexisting));
-    let peer = if confirmed {
+fn socket_of(r: &SocketRecord, facts: &KernelFacts, now: u64, pid: i32, stack: Stack) -> Socket {
+    // The peer is what the kernel last agreed to ([`confirmed_peer`]); where the record holds
+    // none, what the kernel says, and the attempted address only when it knows none.
+    let peer = if confirmed_peer(r) {
         r.peer
     } else {
-        kernel::address(r.fd, Side::Peer)
-            .map(|b| PeerAddr::from_bytes(&b))
+        facts
+            .peer
             .filter(|p| sockaddr::format(p.as_slice()).is_some())
             .unwrap_or(r.peer)
     };
+    let state = facts.tcp.map(|t| t.state);
     let origin = match r.origin {
         RecordOrigin::Preexisting => Origin::Preexisting,
         RecordOrigin::Created if r.creator_pid != pid => Origin::Inherited,
@@ -406,7 +442,7 @@ fn socket_of(
         role: r.role.to_model(),
         origin,
         peer: sockaddr::format(peer.as_slice()),
-        local: kernel::address(r.fd, Side::Local).and_then(|a| sockaddr::format(&a)),
+        local: facts.local.and_then(|a| sockaddr::format(a.as_slice())),
         tcp_state: state,
         age_s: clock::secs_between(r.created_ns, now),
         thread: (r.tid != 0).then(|| ThreadInfo {
@@ -566,7 +602,7 @@ mod tests {
             handshake_completed: false,
             ..sample(TcpState::Close, 1_689_064, 1_689_064)
         };
-        let activity = activity(-1, &refused, 30.0, Detail::Full);
+        let activity = activity(&refused, &KernelFacts::default(), 30.0);
         assert_eq!(
             (
                 activity.last_data_recv_s,
@@ -585,10 +621,9 @@ mod tests {
 
     fn activity_of_age(age_s: f64) -> TcpActivity {
         activity(
-            -1,
             &sample(TcpState::Established, 7_016, 7_016),
+            &KernelFacts::default(),
             age_s,
-            Detail::Full,
         )
     }
 }
