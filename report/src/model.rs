@@ -24,6 +24,9 @@ pub enum Trigger {
     /// A request through the report-request channel (`fdguard report PID`, no signal; see
     /// [`crate::request`]).
     Request,
+    /// A look from outside the process (`fdguard inspect`, `fdguard watch` without the
+    /// library: `collector` is `observed`).
+    Inspect,
     /// A trigger written by a later fdguard that this reader does not know.
     #[serde(other)]
     Unknown,
@@ -37,6 +40,7 @@ impl Trigger {
             Trigger::Exit => "exit",
             Trigger::Api => "api",
             Trigger::Request => "request",
+            Trigger::Inspect => "inspect",
             Trigger::Unknown => "unknown",
         }
     }

@@ -225,7 +225,7 @@ pub fn report(observation: &Observation, history: &History, judging: &Judging, s
         program,
         cmdline: info.cmdline.clone(),
         // No report trigger fits a look from outside; `collector: inspect` says what it was.
-        trigger: Trigger::Api,
+        trigger: Trigger::Inspect,
         seq,
         time_unix_ms: observation.time_unix_ms,
         uptime_s: info.uptime_s,
