@@ -3,7 +3,9 @@
 #   - Debian libgrpc++-dev (1.51.1) + pkg-config   (apt)
 #   - target/deps/venv-grpc151      grpcio==1.51.1  (pip)
 #   - target/deps/venv-grpc-latest  latest grpcio   (pip)
-#   - the findings corpus: redis, nodejs, iproute2 (apt), urllib3 and grpcio 1.85.3 (pip)
+#   - the real programs the tests run: nginx, nodejs, postgresql-15, redis, curl, wget,
+#     golang-go, prometheus, chromium, iproute2, python3-dev (apt)
+#   - the findings corpus: target/deps/venv-http (urllib3), venv-grpc185 (grpcio 1.85.3) (pip)
 # Idempotent: stamp files make reruns skip pip; apt is skipped when installed.
 # Under CI=true every failure is fatal; otherwise warn and exit 0.
 set -u
