@@ -88,20 +88,39 @@ pub(super) fn duplicates(
             .filter(|(m, why)| why.is_none() && !peer_gone(m[0]))
             .flat_map(|(m, _)| fds(m))
             .collect();
+        // Why each suspect is one: members dead the same way share one phrase ("fd 7, 9
+        // dead (CLOSE_WAIT)"), and the stale ones one with their idle span, so a group with
+        // hundreds of dead members still reads as one line.
         let mut suspects: Vec<i32> = Vec::new();
-        let mut reasons: Vec<String> = Vec::new();
+        let mut dead: Vec<(&str, Vec<i32>)> = Vec::new();
+        let (mut stale, mut stale_idle): (Vec<i32>, Vec<f64>) = (Vec::new(), Vec::new());
         for (m, why) in &judged {
-            let what = match why {
-                Some(Suspect::Dead) if peer_gone(m[0]) => format!(
-                    "dead ({})",
-                    m[0].tcp_state.map_or("peer gone", |s| s.as_str())
-                ),
-                Some(Suspect::Dead) => "dead (no ACK from the peer)".to_string(),
-                Some(Suspect::Stale(idle)) => format!("idle for {}", duration(*idle)),
+            match why {
+                Some(Suspect::Dead) => {
+                    let how = if peer_gone(m[0]) {
+                        m[0].tcp_state.map_or("peer gone", |s| s.as_str())
+                    } else {
+                        "no ACK from the peer"
+                    };
+                    match dead.iter_mut().find(|(h, _)| *h == how) {
+                        Some((_, fds_of_how)) => fds_of_how.extend(fds(m)),
+                        None => dead.push((how, fds(m))),
+                    }
+                }
+                Some(Suspect::Stale(idle)) => {
+                    stale.extend(fds(m));
+                    stale_idle.push(*idle);
+                }
                 None => continue,
-            };
+            }
             suspects.extend(fds(m));
-            reasons.push(format!("fd {} {what}", list(&fds(m))));
+        }
+        let mut reasons: Vec<String> = dead
+            .iter()
+            .map(|(how, fds)| format!("fd {} dead ({how})", list(fds)))
+            .collect();
+        if let Some(idle) = span(stale_idle.into_iter()) {
+            reasons.push(format!("fd {} idle for {idle}", list(&stale)));
         }
         suspects.sort_unstable();
         // Growing past its own high-water mark: the same test as a `growth` finding (a pool

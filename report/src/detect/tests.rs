@@ -169,6 +169,48 @@ fn duplicate_group_with_a_stale_member_beside_a_busy_one_is_a_warning() {
 }
 
 #[test]
+fn many_dead_members_are_named_in_one_phrase_per_way_of_dying() {
+    // 300 connections to one backend: 2 busy, 200 in CLOSE_WAIT for a while, 98 stale.
+    let mut sockets = vec![
+        active(client(3, 1, "10.0.0.9:443", "ESTABLISHED", 900.0), 0.1),
+        active(client(4, 2, "10.0.0.9:443", "ESTABLISHED", 900.0), 0.2),
+    ];
+    for i in 0..200 {
+        let mut dead = client(10 + i, 10 + i as u64, "10.0.0.9:443", "CLOSE_WAIT", 800.0);
+        dead.peer_closed_s = Some(300.0);
+        sockets.push(dead);
+    }
+    for i in 0..98 {
+        let idle = 700.0 + f64::from(i);
+        sockets.push(active(
+            client(
+                300 + i,
+                300 + i as u64,
+                "10.0.0.9:443",
+                "ESTABLISHED",
+                950.0,
+            ),
+            idle,
+        ));
+    }
+    let f = run(&sockets, &settings());
+    let dup = of_kind(&f, FindingKind::DuplicateBackend);
+    assert_eq!(dup.len(), 1);
+    assert_eq!(dup[0].suspect_fds.len(), 298);
+    let message = &dup[0].message;
+    assert_eq!(message.matches("dead (CLOSE_WAIT)").count(), 1, "{message}");
+    assert_eq!(message.matches("idle for").count(), 1, "{message}");
+    assert!(
+        message.contains(" idle for 11m40s–13m17s while fd 3, 4 are alive"),
+        "{message}"
+    );
+    assert!(
+        message.starts_with("300 connections to 10.0.0.9:443"),
+        "{message}"
+    );
+}
+
+#[test]
 fn dup_fds_of_one_socket_are_not_duplicate_connections() {
     let a = client(6, 1, "127.0.0.1:50051", "ESTABLISHED", 50.0);
     let mut a2 = a.clone();
