@@ -4,7 +4,8 @@
 //! behind fdguard's back with its number reused by a file: every socket is listed with the
 //! local address the program itself read, the right TCP state and its inode; the untracked
 //! ones are found; the ghost is not listed but counted; the fd budget matches /proc; and the
-//! helper threads are gone when the report returns.
+//! helper threads are gone when the report returns. Then, with most sockets closed and the
+//! fd table as big as before, a second report finds the open fds through /proc/self/fd.
 
 mod common;
 
@@ -17,7 +18,8 @@ fn thousands_of_sockets_are_read_in_bulk_and_reported_exactly() {
     let bin = compile("bulk_report");
     let dir = common::temp_dir("bulk-report");
     let path = dir.join("bulk.json");
-    let out = Run::new(&bin).arg(&path).run();
+    let shrunk_path = dir.join("shrunk.json");
+    let out = Run::new(&bin).arg(&path).arg(&shrunk_path).run();
     host_ok(&out, "bulk report");
     let truth = &out.json_lines()[0];
     assert_eq!(truth["report_ok"], true, "fdguard_report_to_path failed");
@@ -80,6 +82,42 @@ fn thousands_of_sockets_are_read_in_bulk_and_reported_exactly() {
         truth["open_fds"].as_u64().unwrap()
     );
     assert_eq!(report.fd_budget.sockets_open, report.sockets.len() as u64);
+    // Then all but a few are closed: the fd table keeps its 8,192 numbers for a dozen fds, and
+    // the report lists the fds from /proc/self/fd instead of asking every number. The same
+    // truth: the kept pair, the first report's client in CLOSE_WAIT, the listener, the four
+    // raw-syscall sockets; the fd budget is /proc's.
+    let shrunk = &truth["shrunk"];
+    assert_eq!(shrunk["report_ok"], true, "second report failed");
+    let second: Report =
+        serde_json::from_str(&std::fs::read_to_string(&shrunk_path).unwrap()).unwrap();
+    let fds: BTreeMap<i32, &fdguard_report::Socket> =
+        second.sockets.iter().map(|s| (s.fd, s)).collect();
+    assert_eq!(
+        second.sockets.len(),
+        8,
+        "{:?}",
+        fds.keys().collect::<Vec<_>>()
+    );
+    for kept in shrunk["kept"].as_array().unwrap() {
+        let fd = kept.as_i64().unwrap() as i32;
+        assert_eq!(fds[&fd].tcp_state, Some(TcpState::Established), "fd {fd}");
+        assert_eq!(fds[&fd].origin, Origin::Created, "fd {fd}");
+    }
+    let late = shrunk["late_untracked"].as_i64().unwrap() as i32;
+    assert_eq!(fds[&late].origin, Origin::Untracked);
+    assert_eq!(
+        second
+            .sockets
+            .iter()
+            .filter(|s| s.origin == Origin::Untracked)
+            .count(),
+        4
+    );
+    assert_eq!(
+        second.fd_budget.open_fds,
+        shrunk["open_fds"].as_u64().unwrap()
+    );
+
     // Helper threads exist only while the report runs.
     assert_eq!(
         (

@@ -276,7 +276,7 @@ pub fn after_namespace_change(succeeded: bool) {
 pub fn scan_preexisting(guard: &Guard) -> usize {
     let now = clock::now_ns();
     let mut found = 0;
-    for fd in procfs::open_fds(procfs::Threads::None)
+    for fd in procfs::open_fds(procfs::Threads::None, 0)
         .into_iter()
         .filter(|f| f.is_socket())
         .map(|f| f.fd)

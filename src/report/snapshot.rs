@@ -69,7 +69,7 @@ pub fn take_for_report() -> Snapshot {
         }
     });
     known.sort_unstable();
-    let open_fds = procfs::open_fds(procfs::Threads::Allowed);
+    let open_fds = procfs::open_fds(procfs::Threads::Allowed, known.len());
     let inode_of = |fd: i32| {
         open_fds
             .binary_search_by_key(&fd, |o| o.fd)

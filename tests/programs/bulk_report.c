@@ -3,8 +3,10 @@
  * 5,001 sockets with the listener), the server end of every 10th closed (its client end in
  * CLOSE_WAIT), 3 sockets made by raw socket(2) syscalls (untracked), and one tracked socket
  * closed behind fdguard's back by a raw close(2) whose number is reused by a file (a ghost).
- * Writes one JSON report through the C API to argv[1], and prints its ground truth:
- * {"ok":true,"clients":[[fd,local_port],...],"close_wait":[fd,...],"untracked":[fd,...],"ghost":fd,
+ * Writes one JSON report through the C API to argv[1]; then closes all but a few sockets (the
+ * fd table keeps its size) and writes a second to argv[2]. Prints the ground truth:
+ * {"ok":true,"shrunk":{"kept":[fd,fd],"late_untracked":fd,"open_fds":N,"report_ok":B},
+ *  "clients":[[fd,local_port],...],"close_wait":[fd,...],"untracked":[fd,...],"ghost":fd,
  *  "open_fds":N,"threads_before":T,"threads_after":T,"report_ok":B} (after "ok":true) */
 #define FDGUARD_WEAK_SYMBOLS
 #include "testlib.h"
@@ -63,7 +65,21 @@ int main(int argc, char **argv) {
   fdguard_result rc = fdguard_report_to_path(argv[1], FDGUARD_FORMAT_JSON);
   int threads_after = count_dir("/proc/self/task");
   int open_fds = count_dir("/proc/self/fd") - 1;
-  printf("{\"ok\":true,\"clients\":[");
+  /* Then most of them go: the fd table keeps its size (8,192 numbers) for a dozen fds, and the
+   * report lists the fds from /proc/self/fd instead of asking every number. */
+  int kept_client = client[1], kept_server = server[1];
+  for (int i = 2; i < CONNECTIONS - 1; i++) close(client[i]);
+  for (int i = 2; i < CONNECTIONS; i++)
+    if (i % 10 != 0) close(server[i]);
+  int late_untracked = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+  if (late_untracked < 0) die("raw socket");
+  fdguard_result rc2 = argc > 2 ? fdguard_report_to_path(argv[2], FDGUARD_FORMAT_JSON)
+                                : FDGUARD_RESULT_OK;
+  int open_fds2 = count_dir("/proc/self/fd") - 1;
+  printf("{\"ok\":true,\"shrunk\":{\"kept\":[%d,%d],\"late_untracked\":%d,\"open_fds\":%d,"
+         "\"report_ok\":%s},\"clients\":[",
+         kept_client, kept_server, late_untracked, open_fds2,
+         rc2 == FDGUARD_RESULT_OK ? "true" : "false");
   for (int i = 0; i < CONNECTIONS - 1; i++)
     printf("%s[%d,%d]", i ? "," : "", client[i], local_port[i]);
   printf("],\"close_wait\":[");
