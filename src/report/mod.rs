@@ -270,6 +270,12 @@ pub fn write_with(
         }
         Err(why) => Err(why),
     };
+    if trigger == Trigger::Exit {
+        // The process is ending: freeing every socket's strings and the rendered bytes would
+        // only delay it (4 ms of an 18,000-socket exit report).
+        std::mem::forget(report);
+        std::mem::forget(bytes);
+    }
     Written {
         gating,
         result,
