@@ -10,7 +10,7 @@
 //! [`STALL_NS`]. When the `fdguard` thread does not exist, the report is skipped with one
 //! stderr line, never risked.
 
-use super::thread;
+use super::bell;
 use crate::config;
 use crate::platform::guard::{self, Guard};
 use crate::platform::{clock, futex, log, process, real};
@@ -79,7 +79,7 @@ pub fn before_exit(status: i32, abrupt: bool) -> i32 {
         report::wait_until_idle();
         return status;
     }
-    let gating = if thread::running() {
+    let gating = if bell::running() {
         report_on_thread()
     } else {
         // Under `auto` nobody asked for this report and it may well have been clean: quiet.
@@ -150,7 +150,7 @@ pub fn serve_request() -> bool {
 /// here: async-signal-safe, and a few hundred bytes of stack.
 fn report_on_thread() -> usize {
     REQUEST.store(REQUESTED, Ordering::Release);
-    thread::wake();
+    bell::wake();
     let mut last_progress = report::progress();
     let mut last_change = clock::now_ns();
     loop {

@@ -6,6 +6,7 @@
 //! Every report the agent or the C API writes goes through [`report_now`], so what a report
 //! learns about the sockets' TCP states reaches the watcher, the only writer of those dates.
 
+pub mod bell;
 pub mod control;
 pub mod exit;
 pub mod fork;

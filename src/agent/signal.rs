@@ -3,7 +3,7 @@
 //! that was installed before ours.
 #![allow(unsafe_code)] // sigaction, and calling the handler installed before ours.
 
-use super::thread;
+use super::bell;
 use crate::platform::errno::{errno, set_errno};
 use crate::platform::log;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
@@ -21,7 +21,7 @@ extern "C" fn on_report_signal(
 ) {
     let saved = errno();
     PENDING.fetch_add(1, Ordering::AcqRel);
-    thread::wake();
+    bell::wake();
     let prev = PREV_HANDLER.load(Ordering::Acquire);
     if prev != libc::SIG_DFL && prev != libc::SIG_IGN {
         if PREV_FLAGS.load(Ordering::Relaxed) & libc::SA_SIGINFO != 0 {

@@ -25,6 +25,7 @@
 //! label reclaim every second.
 #![allow(unsafe_code)] // the thread is made with pthread_create (signals blocked from birth).
 
+use super::bell::{FAILED, NONE, RUNNING, STARTING, STATE, STOPPING, WAKE};
 use super::{control, exit, signal, watch};
 use crate::annotate::labels;
 use crate::config;
@@ -33,25 +34,15 @@ use crate::platform::{futex, log, real};
 use crate::report::Destination;
 use fdguard_report::Trigger;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const NONE: u8 = 0;
-const STARTING: u8 = 1;
-const RUNNING: u8 = 2;
-const STOPPING: u8 = 3;
-/// pthread_create failed: not retried (one stderr line said so). Reset in a fork child.
-const FAILED: u8 = 4;
-
-static STATE: AtomicU8 = AtomicU8::new(NONE);
 /// The thread's pthread_t while it exists (joined when stopped).
 static HANDLE: AtomicUsize = AtomicUsize::new(0);
 /// The thread's kernel tid, set by the thread itself.
 static TID: AtomicI32 = AtomicI32::new(0);
 /// Asks the thread to return (see [`stop_for_namespace_change`]).
 static STOP: AtomicBool = AtomicBool::new(false);
-/// Futex word bumped to wake the thread.
-static WAKE: AtomicU32 = AtomicU32::new(0);
 
 /// The thread's stack: reports symbolise C++ names (recursive demangling) and serialise deep
 /// JSON; address space only, the pages it touches are what it costs.
@@ -62,16 +53,7 @@ const TICK_MAX: Duration = Duration::from_secs(1);
 /// longest an `fdguard report` waits before its report starts.
 const REQUEST_PERIOD: Duration = Duration::from_millis(fdguard_report::request::POLL_MS);
 
-/// Wakes the thread (async-signal-safe: an atomic and a futex call).
-pub fn wake() {
-    WAKE.fetch_add(1, Ordering::AcqRel);
-    futex::wake(&WAKE);
-}
-
-/// True while the thread runs.
-pub fn running() -> bool {
-    STATE.load(Ordering::Acquire) == RUNNING
-}
+use super::bell::wake;
 
 /// The process holds a tracked socket (or wants an exit report whatever happens): makes sure
 /// the thread runs. Only from paths that may allocate and create a thread (the creation side of
