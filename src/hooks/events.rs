@@ -8,10 +8,10 @@
 
 use crate::agent::thread;
 use crate::platform::guard::{self, Guard};
-use crate::platform::kernel::{self, Side, socket_option};
+use crate::platform::kernel::{self, socket_option};
 use crate::platform::process::{pid, thread_name, tid};
 use crate::platform::{clock, procfs};
-use crate::track::record::{NO_STACK, Origin, Role, SocketRecord};
+use crate::track::record::{self, NO_STACK, Origin, Role, SocketRecord};
 use crate::track::sockaddr::PeerAddr;
 use crate::track::{capture, table};
 
@@ -170,23 +170,10 @@ pub fn received(fds: &[i32]) {
             if !kernel::is_socket(fd) {
                 continue;
             }
-            let peer = kernel::address(fd, Side::Peer).map(|b| PeerAddr::from_bytes(&b));
-            let role = if socket_option(fd, libc::SO_ACCEPTCONN) == 1 {
-                Role::Listener
-            } else if peer.is_some() {
-                Role::Connected
-            } else {
-                Role::Unconnected
-            };
-            let mut record = new_record(
-                g,
-                fd,
-                socket_option(fd, libc::SO_DOMAIN),
-                socket_option(fd, libc::SO_TYPE),
-                role,
-            );
+            let seen = record::observe(fd);
+            let mut record = new_record(g, fd, seen.family, seen.sock_type, seen.role);
             record.origin = Origin::Received;
-            record.peer = peer.unwrap_or_default();
+            record.peer = seen.peer;
             // A fresh number (the kernel just installed it): replace whatever record a close
             // we did not see left there.
             table::retire(fd);
@@ -281,26 +268,19 @@ pub fn scan_preexisting(guard: &Guard) -> usize {
         .filter(|f| f.is_socket())
         .map(|f| f.fd)
     {
-        let peer = kernel::address(fd, Side::Peer).map(|b| PeerAddr::from_bytes(&b));
-        let role = if socket_option(fd, libc::SO_ACCEPTCONN) == 1 {
-            Role::Listener
-        } else if peer.is_some() {
-            Role::Connected
-        } else {
-            Role::Unconnected
-        };
+        let seen = record::observe(fd);
         let record = SocketRecord {
             fd,
             socket_id: table::next_socket_id(),
             created_ns: now,
             stack_id: NO_STACK,
-            family: socket_option(fd, libc::SO_DOMAIN),
-            sock_type: socket_option(fd, libc::SO_TYPE),
-            role,
+            family: seen.family,
+            sock_type: seen.sock_type,
+            role: seen.role,
             origin: Origin::Preexisting,
             creator_pid: pid(),
             dup_of: -1,
-            peer: peer.unwrap_or_default(),
+            peer: seen.peer,
             ..SocketRecord::default()
         };
         found += usize::from(table::publish(guard, &record));

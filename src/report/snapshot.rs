@@ -2,10 +2,9 @@
 //! kernel says is still open. Reads the table, never writes it.
 
 use crate::platform::clock;
-use crate::platform::kernel::{self, Side, socket_option};
+use crate::platform::kernel;
 use crate::platform::procfs::{self, OpenFd};
-use crate::track::record::{NO_STACK, Origin, Role, SocketRecord};
-use crate::track::sockaddr::PeerAddr;
+use crate::track::record::{self, NO_STACK, Origin, SocketRecord};
 use crate::track::table;
 use std::collections::BTreeSet;
 
@@ -114,26 +113,19 @@ const UNTRACKED_ID: u64 = 1 << 63;
 
 /// The record of an untracked socket.
 fn untracked_record(fd: i32, inode: u64, now: u64, pid: i32) -> SocketRecord {
-    let peer = kernel::address(fd, Side::Peer).map(|b| PeerAddr::from_bytes(&b));
-    let role = if socket_option(fd, libc::SO_ACCEPTCONN) == 1 {
-        Role::Listener
-    } else if peer.is_some() {
-        Role::Connected
-    } else {
-        Role::Unconnected
-    };
+    let seen = record::observe(fd);
     SocketRecord {
         fd,
         socket_id: UNTRACKED_ID | inode,
         created_ns: now,
         stack_id: NO_STACK,
-        family: socket_option(fd, libc::SO_DOMAIN),
-        sock_type: socket_option(fd, libc::SO_TYPE),
-        role,
+        family: seen.family,
+        sock_type: seen.sock_type,
+        role: seen.role,
         origin: Origin::Untracked,
         creator_pid: pid,
         dup_of: -1,
-        peer: peer.unwrap_or_default(),
+        peer: seen.peer,
         ..SocketRecord::default()
     }
 }

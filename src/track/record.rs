@@ -1,7 +1,9 @@
 //! `SocketRecord`: what fdguard knows about one socket fd. Plain data, copied in and out of the
-//! table's atomic slots; no behaviour beyond small conversions.
+//! table's atomic slots; no behaviour beyond small conversions, and [`observe`], the kernel's
+//! answer for a socket no hooked call created (open at load, received, raw syscall).
 
 use super::sockaddr::PeerAddr;
+use crate::platform::kernel::{self, Side, socket_option};
 
 /// `stack_id` of a record without a stack (pre-existing sockets, capture off or table full).
 pub const NO_STACK: u32 = u32::MAX;
@@ -146,5 +148,35 @@ impl SocketRecord {
     /// The socket was duplicated from another fd.
     pub fn is_dup(&self) -> bool {
         self.dup_of >= 0
+    }
+}
+
+/// What the kernel says about a socket fdguard saw no call create (open at load, received with
+/// SCM_RIGHTS, made by a raw system call): the fields of its record that it can tell.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed {
+    pub family: i32,
+    pub sock_type: i32,
+    /// Listening, connected (it has a peer) or neither.
+    pub role: Role,
+    /// `getpeername`, or none.
+    pub peer: PeerAddr,
+}
+
+/// Asks the kernel about socket `fd` (four system calls, no allocation beyond the address).
+pub fn observe(fd: i32) -> Observed {
+    let peer = kernel::address(fd, Side::Peer).map(|b| PeerAddr::from_bytes(&b));
+    let role = if socket_option(fd, libc::SO_ACCEPTCONN) == 1 {
+        Role::Listener
+    } else if peer.is_some() {
+        Role::Connected
+    } else {
+        Role::Unconnected
+    };
+    Observed {
+        family: socket_option(fd, libc::SO_DOMAIN),
+        sock_type: socket_option(fd, libc::SO_TYPE),
+        role,
+        peer: peer.unwrap_or_default(),
     }
 }
