@@ -30,6 +30,7 @@ use super::{control, exit, signal, watch};
 use crate::annotate::labels;
 use crate::config;
 use crate::platform::guard::{self, Guard};
+use crate::platform::process::SignalsBlocked;
 use crate::platform::{futex, log, real};
 use crate::report::Destination;
 use fdguard_report::Trigger;
@@ -120,16 +121,12 @@ fn spawn() -> Result<libc::pthread_t, i32> {
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         let in_attr = setsigmask_np().is_some_and(|f| f(&mut attr, &all) == 0);
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        if !in_attr {
-            // The new thread inherits the creator's mask: block everything around the call.
-            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        }
+        // Without that, the new thread inherits the creator's mask: block everything around
+        // the call.
+        let blocked = (!in_attr).then(SignalsBlocked::new);
         let mut handle: libc::pthread_t = 0;
         let rc = libc::pthread_create(&mut handle, &attr, thread_start, std::ptr::null_mut());
-        if !in_attr {
-            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        }
+        drop(blocked);
         libc::pthread_attr_destroy(&mut attr);
         if rc == 0 { Ok(handle) } else { Err(rc) }
     }

@@ -155,3 +155,32 @@ pub fn flush_stdio() {
     // SAFETY: fflush(NULL) flushes all open output streams.
     unsafe { libc::fflush(std::ptr::null_mut()) };
 }
+
+/// Every signal blocked on the calling thread until dropped (then its mask is as before):
+/// threads fdguard creates while this is held are born with every signal blocked, so none of
+/// the host's signals is ever delivered to (and its handler run on) a thread of fdguard's.
+/// Signals that arrive meanwhile stay pending and are delivered when it is dropped.
+pub struct SignalsBlocked {
+    old: libc::sigset_t,
+}
+
+impl SignalsBlocked {
+    pub fn new() -> SignalsBlocked {
+        // SAFETY: sigset_t is plain data, filled by sigfillset; pthread_sigmask reads `all`
+        // and writes the old mask into `old`, both locals.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            SignalsBlocked { old }
+        }
+    }
+}
+
+impl Drop for SignalsBlocked {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by `new` from a valid sigset_t.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
+    }
+}

@@ -1,11 +1,12 @@
 //! Helper threads for a report's bulk kernel reads: one question per fd (statx, TCP_INFO, …)
 //! for tens of thousands of fds is system-call bound, and the calls are independent, so a
 //! report with many sockets spreads them over the machine's cores. Threads exist only while a
-//! big report runs (never for a small one, never between reports), are named `fdguard`, and
-//! hold the reentrancy guard; when a thread cannot be started (a seccomp policy, the thread
+//! big report runs (never for a small one, never between reports), are named `fdguard`, are
+//! born with every signal blocked, and hold the reentrancy guard; when a thread cannot be started (a seccomp policy, the thread
 //! limit) or fails, its share is done on the calling thread.
 
 use super::guard::Guard;
+use super::process::SignalsBlocked;
 
 /// Below this many items one thread does it all: a thread costs about 50 µs to start and
 /// join, and the reads cost about 2 µs an item.
@@ -45,6 +46,9 @@ pub fn map<T: Sync, R: Send>(
     std::thread::scope(|scope| {
         let mut shares = items.chunks(share).zip(out.chunks_mut(share));
         let mine = shares.next();
+        // Born with every signal blocked, whatever the calling thread's mask (a C API report
+        // runs on a host thread): the host's signals never land on a helper.
+        let blocked = SignalsBlocked::new();
         let helpers: Vec<_> = shares
             .filter_map(|(items, out)| {
                 std::thread::Builder::new()
@@ -59,6 +63,7 @@ pub fn map<T: Sync, R: Send>(
                     .ok()
             })
             .collect();
+        drop(blocked);
         if let Some((items, out)) = mine {
             for (item, slot) in items.iter().zip(out) {
                 *slot = Some(read(item));
@@ -110,6 +115,40 @@ mod tests {
             assert_eq!(calls.load(Ordering::Relaxed), len);
             assert!(progress.load(Ordering::Relaxed) <= len);
         }
+    }
+
+    /// Helpers are born with every signal blocked, even when the caller blocks none.
+    #[test]
+    fn helpers_never_take_the_hosts_signals() {
+        let blocked_mask = || {
+            std::fs::read_to_string("/proc/thread-self/status")
+                .unwrap()
+                .lines()
+                .find_map(|l| l.strip_prefix("SigBlk:").map(|v| v.trim().to_string()))
+                .unwrap()
+        };
+        let caller = std::thread::current().id();
+        let caller_mask = blocked_mask();
+        let items: Vec<usize> = (0..2 * PARALLEL_FROM).collect();
+        let masks = map(
+            &items,
+            |&i| (i % 512 == 0).then(|| (std::thread::current().id() != caller, blocked_mask())),
+            &|| {},
+        );
+        let helper_masks: Vec<String> = masks
+            .iter()
+            .flatten()
+            .filter(|(helper, _)| *helper)
+            .map(|(_, mask)| mask.clone())
+            .collect();
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+            assert!(!helper_masks.is_empty(), "no helper ran");
+        }
+        for mask in helper_masks {
+            // Every bit of the 64 signals blocked (the kernel may not show SIGKILL/SIGSTOP).
+            assert!(mask.trim_start_matches('0').starts_with("fffffffe"), "{mask}");
+        }
+        assert_eq!(blocked_mask(), caller_mask, "the caller's mask is restored");
     }
 
     #[test]
