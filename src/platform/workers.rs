@@ -146,7 +146,10 @@ mod tests {
         }
         for mask in helper_masks {
             // Every bit of the 64 signals blocked (the kernel may not show SIGKILL/SIGSTOP).
-            assert!(mask.trim_start_matches('0').starts_with("fffffffe"), "{mask}");
+            assert!(
+                mask.trim_start_matches('0').starts_with("fffffffe"),
+                "{mask}"
+            );
         }
         assert_eq!(blocked_mask(), caller_mask, "the caller's mask is restored");
     }
